@@ -1,0 +1,399 @@
+//! The streaming feature front-end: common average reference, line-noise
+//! notches, high-gamma band-pass, windowed log power, z-scoring with the
+//! bundle's statistics and context stacking. One sample in at a time, a frame
+//! out every hop; offline and live both call [`FeatureExtractor::push_sample`],
+//! so chunking can never change the result.
+
+use super::filters::Cascade;
+
+/// The resolved, validated front-end settings (built from the bundle manifest).
+#[derive(Clone, Debug, PartialEq)]
+pub struct FrontEndPlan {
+    /// Number of EEG channels in each sample.
+    pub channels: usize,
+    /// Sample rate of the EEG in Hz.
+    pub sample_rate: f64,
+    /// Subtract the mean over channels from every sample before filtering.
+    pub common_average_reference: bool,
+    /// Mains frequency to notch out (with harmonics), if any.
+    pub line_frequency: Option<f64>,
+    /// How many multiples of the line frequency get a notch (1 = the line itself).
+    pub notch_harmonics: usize,
+    /// Band of the envelope, in Hz.
+    pub band: (f64, f64),
+    /// Order of each Butterworth half of the band-pass (even).
+    pub filter_order: usize,
+    /// Length of the power window in seconds.
+    pub window_s: f64,
+    /// Time between frames in seconds.
+    pub hop_s: f64,
+    /// Frames of past context stacked behind the current one.
+    pub past_frames: usize,
+    /// Frames of future context stacked ahead (each adds `stride` hops of delay).
+    pub future_frames: usize,
+    /// Distance in frames between stacked context frames.
+    pub stride: usize,
+    /// Per-channel mean of the log power; empty means no normalisation.
+    pub mean: Vec<f32>,
+    /// Per-channel standard deviation of the log power; empty means none.
+    pub std: Vec<f32>,
+}
+
+/// The quality factor of the line-noise notches (about 1.7 Hz wide at 50 Hz).
+const NOTCH_Q: f64 = 30.0;
+/// Added to the window power before the log, so silence stays finite.
+const POWER_FLOOR: f64 = 1e-12;
+
+impl FrontEndPlan {
+    /// Frames stacked into one decoder input.
+    pub fn stacked_frames(&self) -> usize {
+        self.past_frames + 1 + self.future_frames
+    }
+
+    /// Length of one decoder input vector.
+    pub fn feature_dim(&self) -> usize {
+        self.channels * self.stacked_frames()
+    }
+
+    /// Window length in samples.
+    pub fn window_samples(&self) -> usize {
+        ((self.window_s * self.sample_rate).round() as usize).max(1)
+    }
+
+    /// Fixed delay the front-end adds: half the power window plus any future
+    /// context, in seconds.
+    pub fn algorithmic_delay_s(&self) -> f64 {
+        self.window_s / 2.0 + (self.future_frames * self.stride) as f64 * self.hop_s
+    }
+
+    /// The index (1-based) of the last sample that frame `k` covers.
+    fn frame_end(&self, k: u64) -> u64 {
+        ((k + 1) as f64 * self.hop_s * self.sample_rate).floor() as u64
+    }
+}
+
+/// Streaming state of the front-end for one session. Allocates only in
+/// [`FeatureExtractor::new`].
+pub struct FeatureExtractor {
+    plan: FrontEndPlan,
+    filters: Vec<Cascade>,
+    last_finite: Vec<f32>,
+    /// Squared band-passed samples of the current window, per channel.
+    window: Vec<f32>,
+    window_sums: Vec<f64>,
+    window_len: usize,
+    window_pos: usize,
+    window_filled: usize,
+    /// Normalised single frames, newest at `history_pos`.
+    history: Vec<f32>,
+    history_len: usize,
+    history_pos: usize,
+    frames_seen: u64,
+    samples_seen: u64,
+    next_frame_end: u64,
+    stacked: Vec<f32>,
+    nonfinite: u64,
+}
+
+impl FeatureExtractor {
+    /// Builds the filters and buffers for `plan`.
+    pub fn new(plan: &FrontEndPlan) -> Self {
+        let ch = plan.channels;
+        let mut proto = Cascade::default();
+        if let Some(line) = plan.line_frequency {
+            proto = proto.then(Cascade::line_notches(
+                line,
+                plan.notch_harmonics,
+                NOTCH_Q,
+                plan.sample_rate,
+            ));
+        }
+        proto = proto.then(Cascade::band_pass(
+            plan.band.0,
+            plan.band.1,
+            plan.filter_order,
+            plan.sample_rate,
+        ));
+        let window_len = plan.window_samples();
+        let history_len = (plan.past_frames + plan.future_frames) * plan.stride + 1;
+        Self {
+            filters: vec![proto; ch],
+            last_finite: vec![0.0; ch],
+            window: vec![0.0; ch * window_len],
+            window_sums: vec![0.0; ch],
+            window_len,
+            window_pos: 0,
+            window_filled: 0,
+            history: vec![0.0; ch * history_len],
+            history_len,
+            history_pos: 0,
+            frames_seen: 0,
+            samples_seen: 0,
+            next_frame_end: plan.frame_end(0),
+            stacked: vec![0.0; plan.feature_dim()],
+            nonfinite: 0,
+            plan: plan.clone(),
+        }
+    }
+
+    /// The plan this extractor runs.
+    pub fn plan(&self) -> &FrontEndPlan {
+        &self.plan
+    }
+
+    /// Non-finite input values replaced so far (by the channel's last finite value).
+    pub fn nonfinite_samples(&self) -> u64 {
+        self.nonfinite
+    }
+
+    /// Frames completed so far (including those still waiting for future context).
+    pub fn frames_seen(&self) -> u64 {
+        self.frames_seen
+    }
+
+    /// Feeds one multichannel sample (`channels` values). Returns the stacked,
+    /// normalised feature vector when this sample completes a frame and its
+    /// context is available.
+    pub fn push_sample(&mut self, sample: &[f32]) -> Option<&[f32]> {
+        let ch = self.plan.channels;
+        debug_assert_eq!(sample.len(), ch);
+        let mut mean = 0.0f64;
+        for (c, &x) in sample.iter().enumerate().take(ch) {
+            let v = if x.is_finite() {
+                self.last_finite[c] = x;
+                x
+            } else {
+                self.nonfinite += 1;
+                self.last_finite[c]
+            };
+            mean += v as f64;
+        }
+        mean /= ch as f64;
+        let reference = if self.plan.common_average_reference { mean } else { 0.0 };
+        let base = self.window_pos * ch;
+        let recompute = self.window_pos == 0;
+        for c in 0..ch {
+            let y = self.filters[c].process(self.last_finite[c] as f64 - reference);
+            let p = (y * y) as f32;
+            let slot = &mut self.window[base + c];
+            self.window_sums[c] += p as f64 - *slot as f64;
+            *slot = p;
+        }
+        self.window_pos = (self.window_pos + 1) % self.window_len;
+        self.window_filled = (self.window_filled + 1).min(self.window_len);
+        if recompute {
+            // Once per window, resum exactly so rounding never drifts.
+            self.resum_window();
+        }
+        self.samples_seen += 1;
+        if self.samples_seen < self.next_frame_end {
+            return None;
+        }
+        self.frames_seen += 1;
+        self.next_frame_end = self.plan.frame_end(self.frames_seen);
+        self.store_frame();
+        let delay = (self.plan.future_frames * self.plan.stride) as u64;
+        if self.frames_seen <= delay {
+            return None;
+        }
+        self.stack();
+        Some(&self.stacked)
+    }
+
+    fn resum_window(&mut self) {
+        let ch = self.plan.channels;
+        for c in 0..ch {
+            self.window_sums[c] = (0..self.window_len)
+                .map(|i| self.window[i * ch + c] as f64)
+                .sum();
+        }
+    }
+
+    fn store_frame(&mut self) {
+        let ch = self.plan.channels;
+        self.history_pos = (self.history_pos + 1) % self.history_len;
+        let n = self.window_filled.max(1) as f64;
+        let row = &mut self.history[self.history_pos * ch..(self.history_pos + 1) * ch];
+        for (c, out) in row.iter_mut().enumerate() {
+            let log_power = (self.window_sums[c].max(0.0) / n + POWER_FLOOR).ln() as f32;
+            *out = match (self.plan.mean.get(c), self.plan.std.get(c)) {
+                (Some(m), Some(s)) => (log_power - m) / s,
+                _ => log_power,
+            };
+        }
+    }
+
+    /// Writes the newest-first context stack: future frames first (furthest
+    /// ahead first), then the centre frame, then the past, furthest last.
+    /// Frames from before the start of the stream are zero (the mean).
+    fn stack(&mut self) {
+        let ch = self.plan.channels;
+        let stride = self.plan.stride;
+        let total = self.plan.stacked_frames();
+        for slot in 0..total {
+            let age = slot * stride; // how many frames older than the newest
+            let dst = &mut self.stacked[slot * ch..(slot + 1) * ch];
+            if (age as u64) < self.frames_seen {
+                let idx = (self.history_pos + self.history_len - age) % self.history_len;
+                dst.copy_from_slice(&self.history[idx * ch..(idx + 1) * ch]);
+            } else {
+                dst.fill(0.0);
+            }
+        }
+    }
+
+    /// Runs the front-end over a whole recording (interleaved samples) and
+    /// returns every feature vector, frame-major.
+    pub fn run_batch(plan: &FrontEndPlan, samples: &[f32]) -> Vec<f32> {
+        let mut fx = FeatureExtractor::new(plan);
+        let mut out = Vec::new();
+        for s in samples.chunks_exact(plan.channels) {
+            if let Some(f) = fx.push_sample(s) {
+                out.extend_from_slice(f);
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn plan(channels: usize) -> FrontEndPlan {
+        FrontEndPlan {
+            channels,
+            sample_rate: 1024.0,
+            common_average_reference: true,
+            line_frequency: Some(50.0),
+            notch_harmonics: 3,
+            band: (70.0, 170.0),
+            filter_order: 4,
+            window_s: 0.05,
+            hop_s: 0.01,
+            past_frames: 3,
+            future_frames: 0,
+            stride: 2,
+            mean: vec![],
+            std: vec![],
+        }
+    }
+
+    fn noise(n: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+        (0..n)
+            .map(|_| {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((s >> 33) as f32 / (1u64 << 31) as f32) - 0.5
+            })
+            .collect()
+    }
+
+    #[test]
+    fn frames_come_every_ten_milliseconds_at_a_fractional_hop() {
+        let p = plan(2);
+        let x = noise(2 * 1024 * 3, 1);
+        let out = FeatureExtractor::run_batch(&p, &x);
+        // 3 s at 100 frames per second.
+        assert_eq!(out.len() / p.feature_dim(), 300);
+    }
+
+    #[test]
+    fn high_gamma_power_tracks_amplitude_and_ignores_low_frequencies() {
+        let mut p = plan(1);
+        p.common_average_reference = false;
+        p.past_frames = 0;
+        let rate = p.sample_rate;
+        let tone = |f: f64, a: f64| -> Vec<f32> {
+            (0..2048)
+                .map(|n| (a * (2.0 * std::f64::consts::PI * f * n as f64 / rate).sin()) as f32)
+                .collect()
+        };
+        let last = |x: &[f32]| *FeatureExtractor::run_batch(&p, x).last().unwrap();
+        let (g1, g2, low, line) = (
+            last(&tone(110.0, 1.0)),
+            last(&tone(110.0, 2.0)),
+            last(&tone(10.0, 10.0)),
+            last(&tone(100.0, 10.0)),
+        );
+        // Doubling amplitude adds ln 4 to log power.
+        assert!((g2 - g1 - 4f32.ln()).abs() < 0.05, "{g1} {g2}");
+        assert!(low < g1 - 8.0, "10 Hz leaks: {low} vs {g1}");
+        assert!(line < g1 - 4.0, "the 100 Hz line harmonic leaks: {line} vs {g1}");
+    }
+
+    #[test]
+    fn common_average_reference_removes_shared_signal() {
+        let mut p = plan(4);
+        p.past_frames = 0;
+        let shared = noise(2048, 7);
+        let x: Vec<f32> = shared.iter().flat_map(|&v| [v; 4]).collect();
+        let out = FeatureExtractor::run_batch(&p, &x);
+        assert!(out.iter().all(|&v| v < -20.0), "shared signal survived CAR");
+    }
+
+    #[test]
+    fn nonfinite_samples_are_replaced_and_counted() {
+        let p = plan(2);
+        let mut x = noise(2 * 2048, 3);
+        x[100] = f32::NAN;
+        x[501] = f32::INFINITY;
+        let mut fx = FeatureExtractor::new(&p);
+        let mut frames = 0;
+        for s in x.chunks_exact(2) {
+            if let Some(f) = fx.push_sample(s) {
+                assert!(f.iter().all(|v| v.is_finite()));
+                frames += 1;
+            }
+        }
+        assert_eq!(fx.nonfinite_samples(), 2);
+        assert_eq!(frames, 200);
+    }
+
+    #[test]
+    fn context_stacks_newest_first_with_zero_padding() {
+        let mut p = plan(1);
+        p.common_average_reference = false;
+        p.past_frames = 2;
+        p.stride = 1;
+        let x = noise(1024, 5);
+        let single = {
+            let mut q = p.clone();
+            q.past_frames = 0;
+            FeatureExtractor::run_batch(&q, &x)
+        };
+        let stacked = FeatureExtractor::run_batch(&p, &x);
+        assert_eq!(stacked[0..3], [single[0], 0.0, 0.0]);
+        assert_eq!(stacked[3..6], [single[1], single[0], 0.0]);
+        assert_eq!(stacked[30..33], [single[10], single[9], single[8]]);
+    }
+
+    #[test]
+    fn future_context_delays_output_by_its_frames() {
+        let mut p = plan(1);
+        p.common_average_reference = false;
+        p.past_frames = 1;
+        p.future_frames = 1;
+        p.stride = 2;
+        let x = noise(1024, 9);
+        let out = FeatureExtractor::run_batch(&p, &x);
+        let n = out.len() / 3;
+        assert_eq!(n, 100 - 2);
+        assert!((p.algorithmic_delay_s() - 0.045).abs() < 1e-12);
+    }
+
+    #[test]
+    fn normalisation_uses_the_bundle_statistics() {
+        let mut p = plan(1);
+        p.common_average_reference = false;
+        p.past_frames = 0;
+        let x = noise(2048, 11);
+        let raw = FeatureExtractor::run_batch(&p, &x);
+        p.mean = vec![2.0];
+        p.std = vec![4.0];
+        let norm = FeatureExtractor::run_batch(&p, &x);
+        for (r, n) in raw.iter().zip(&norm) {
+            assert!(((r - 2.0) / 4.0 - n).abs() < 1e-6);
+        }
+    }
+}
