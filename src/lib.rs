@@ -8,6 +8,7 @@
 //! the [`onnx`] graph writer. See ARCHITECTURE.md for the map and invariants.
 
 pub mod bundle;
+pub mod cli;
 pub mod decoder;
 pub mod features;
 pub mod mel;

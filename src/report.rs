@@ -1,1 +1,159 @@
-//! TODO
+//! The report schema shared by `replay`, `run`, `benchmark` and `optimize`
+//! (`--report` / `--json`). README.md documents every field.
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+/// Schema identifier written into every report.
+pub const SCHEMA: &str = "neurospeak.report/1";
+
+/// Percentiles of one latency, in milliseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct LatencyStats {
+    pub count: u64,
+    pub mean: f64,
+    pub p50: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+impl LatencyStats {
+    /// Summarises a histogram of nanoseconds; `None` when it is empty.
+    pub fn from_histogram(h: &Histogram<u64>) -> Option<Self> {
+        if h.is_empty() {
+            return None;
+        }
+        let ms = |ns: u64| ns as f64 / 1e6;
+        Some(Self {
+            count: h.len(),
+            mean: h.mean() / 1e6,
+            p50: ms(h.value_at_quantile(0.50)),
+            p95: ms(h.value_at_quantile(0.95)),
+            p99: ms(h.value_at_quantile(0.99)),
+            max: ms(h.max()),
+        })
+    }
+}
+
+/// Latency of every stage, DESIGN.md section 4 definitions.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct LatencyReport {
+    /// Audio of frame k written to the output − arrival of its newest sample.
+    pub compute: Option<LatencyStats>,
+    /// Predicted playback of frame k's first sample − arrival; needs a paced sink.
+    pub end_to_end: Option<LatencyStats>,
+    pub features: Option<LatencyStats>,
+    pub decoder: Option<LatencyStats>,
+    pub vocoder: Option<LatencyStats>,
+    /// Arrival − the sample's source timestamp on the local clock; live only.
+    pub transport: Option<LatencyStats>,
+    /// The fixed delay of half the feature window, future context and the
+    /// vocoder's look-ahead, in milliseconds; never included in the above.
+    pub algorithmic: f64,
+}
+
+/// Decoding accuracy.
+#[derive(Clone, Debug, Serialize)]
+pub struct AccuracyReport {
+    /// Pearson r per mel bin over time, averaged over bins.
+    pub pearson_r: f64,
+    /// Mel-cepstral distortion in dB.
+    pub mcd_db: f64,
+    /// What the decoded frames were compared with.
+    pub compared_against: String,
+    pub frames_compared: usize,
+}
+
+/// Faults counted during the run; none of them stops it.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct FaultReport {
+    pub gaps: u64,
+    pub dropped_frames: u64,
+    pub underruns: u64,
+    pub nonfinite_samples: u64,
+    pub reconnects: u64,
+}
+
+/// Memory use.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct MemoryReport {
+    /// Peak resident set of the process (VmHWM), in MiB.
+    pub peak_rss_mb: f64,
+    /// Size of the ONNX file in bytes.
+    pub model_bytes: u64,
+}
+
+/// The model that ran.
+#[derive(Clone, Debug, Serialize)]
+pub struct ModelReport {
+    pub name: String,
+    pub path: String,
+    pub sha256: String,
+}
+
+/// One run of the pipeline.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunReport {
+    pub schema: &'static str,
+    pub command: String,
+    pub model: ModelReport,
+    pub input: String,
+    pub frames: u64,
+    pub audio_seconds: f64,
+    pub wall_seconds: f64,
+    /// Seconds of signal processed per second of wall time.
+    pub realtime_factor: f64,
+    pub latency_ms: LatencyReport,
+    pub accuracy: Option<AccuracyReport>,
+    pub faults: FaultReport,
+    pub memory: MemoryReport,
+    /// Files the run wrote, by kind.
+    pub outputs: std::collections::BTreeMap<String, String>,
+}
+
+/// The peak resident set size of this process in MiB, from /proc (Linux);
+/// 0 where that is not available.
+pub fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Writes a report as pretty JSON, atomically.
+pub fn write_json<T: Serialize>(path: &std::path::Path, report: &T) -> std::io::Result<()> {
+    let text = serde_json::to_string_pretty(report).map_err(std::io::Error::other)?;
+    crate::bundle::write_atomic(path, text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_come_out_in_milliseconds() {
+        let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).unwrap();
+        for us in 1..=1000u64 {
+            h.record(us * 1000).unwrap();
+        }
+        let s = LatencyStats::from_histogram(&h).unwrap();
+        assert_eq!(s.count, 1000);
+        assert!((s.p50 - 0.5).abs() < 0.01, "{s:?}");
+        assert!((s.p99 - 0.99).abs() < 0.01, "{s:?}");
+        assert!((s.max - 1.0).abs() < 0.01, "{s:?}");
+        assert!(LatencyStats::from_histogram(&Histogram::new(3).unwrap()).is_none());
+    }
+
+    #[test]
+    fn peak_rss_is_read_on_linux() {
+        if cfg!(target_os = "linux") {
+            assert!(peak_rss_mb() > 1.0);
+        }
+    }
+}

@@ -1,1 +1,143 @@
-//! TODO
+//! The model bundle: a directory with `model.onnx` and the `neurospeak.yaml`
+//! manifest. Loading validates the manifest, checks the ONNX file against its
+//! recorded hash, and resolves typed plans for the front-end and vocoder.
+
+mod error;
+pub mod manifest;
+mod validate;
+
+pub use error::BundleError;
+pub use manifest::{MANIFEST_FILE, Manifest};
+
+use crate::features::FrontEndPlan;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+/// A loaded, validated model bundle.
+#[derive(Clone, Debug)]
+pub struct Bundle {
+    /// The bundle directory.
+    pub dir: PathBuf,
+    /// The parsed manifest.
+    pub manifest: Manifest,
+    /// Absolute path of the ONNX decoder.
+    pub model_path: PathBuf,
+    /// Size of the ONNX file in bytes.
+    pub model_bytes: u64,
+}
+
+impl Bundle {
+    /// Loads and validates the bundle in `dir`.
+    pub fn load(dir: &Path) -> Result<Bundle, BundleError> {
+        let manifest_path = dir.join(MANIFEST_FILE);
+        if !manifest_path.is_file() {
+            let found = if !dir.exists() {
+                "nothing at that path".to_string()
+            } else if dir.is_file() {
+                "a file, not a directory".to_string()
+            } else {
+                format!("a directory without {MANIFEST_FILE}")
+            };
+            return Err(BundleError::NotABundle {
+                dir: dir.to_path_buf(),
+                manifest: MANIFEST_FILE,
+                found,
+            });
+        }
+        let text = std::fs::read_to_string(&manifest_path).map_err(|source| BundleError::Io {
+            path: manifest_path.clone(),
+            source,
+        })?;
+        let manifest: Manifest =
+            serde_saphyr::from_str(&text).map_err(|e| BundleError::Syntax {
+                path: manifest_path.clone(),
+                message: e.to_string(),
+            })?;
+        validate::validate(&manifest, &manifest_path)?;
+        let model_path = dir.join(&manifest.decoder.file);
+        if !model_path.is_file() {
+            return Err(BundleError::MissingModel { path: model_path });
+        }
+        let found = sha256_file(&model_path).map_err(|source| BundleError::Io {
+            path: model_path.clone(),
+            source,
+        })?;
+        if !found.eq_ignore_ascii_case(&manifest.provenance.sha256) {
+            return Err(BundleError::HashMismatch {
+                path: model_path,
+                expected: manifest.provenance.sha256.clone(),
+                found,
+            });
+        }
+        let model_bytes = std::fs::metadata(&model_path)
+            .map_err(|source| BundleError::Io {
+                path: model_path.clone(),
+                source,
+            })?
+            .len();
+        Ok(Bundle {
+            dir: dir.to_path_buf(),
+            manifest,
+            model_path,
+            model_bytes,
+        })
+    }
+
+    /// The front-end plan this bundle's model was trained with.
+    pub fn front_end_plan(&self) -> FrontEndPlan {
+        front_end_plan(&self.manifest)
+    }
+
+    /// The SHA-256 of the ONNX file, as recorded (and checked) at load.
+    pub fn sha256(&self) -> &str {
+        &self.manifest.provenance.sha256
+    }
+}
+
+/// Resolves the front-end section of a manifest into a plan.
+pub fn front_end_plan(m: &Manifest) -> FrontEndPlan {
+    let f = &m.features;
+    FrontEndPlan {
+        channels: m.input.channels,
+        sample_rate: m.input.sample_rate_hz,
+        common_average_reference: f.reference == "common_average",
+        line_frequency: f.line_frequency_hz,
+        notch_harmonics: f.notch_harmonics,
+        band: (f.band_hz[0], f.band_hz[1]),
+        filter_order: f.filter_order,
+        window_s: f.window_ms / 1000.0,
+        hop_s: f.hop_ms / 1000.0,
+        past_frames: f.context.past_frames,
+        future_frames: f.context.future_frames,
+        stride: f.context.stride,
+        mean: f.normalization.mean.clone(),
+        std: f.normalization.std.clone(),
+    }
+}
+
+/// Writes `manifest` into `dir` (atomically, via a temporary file).
+pub fn write_manifest(dir: &Path, manifest: &Manifest) -> std::io::Result<()> {
+    let text = serde_saphyr::to_string(manifest).map_err(std::io::Error::other)?;
+    let header = "# NeuroSpeak model bundle manifest. Field reference: README.md, \"Model bundle\".\n";
+    write_atomic(&dir.join(MANIFEST_FILE), format!("{header}{text}").as_bytes())
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory,
+/// so readers never see a half-written file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("partial");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// The SHA-256 of a file, as lowercase hex.
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    let mut hasher = Sha256::new();
+    let mut f = std::fs::File::open(path)?;
+    std::io::copy(&mut f, &mut hasher)?;
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}

@@ -1,0 +1,238 @@
+//! Checks a parsed manifest field by field before anything is built from it.
+
+use super::error::BundleError;
+use super::manifest::{FORMAT_VERSION, Manifest};
+use std::path::Path;
+
+struct Checker<'a> {
+    path: &'a Path,
+}
+
+impl Checker<'_> {
+    fn check(
+        &self,
+        ok: bool,
+        field: &'static str,
+        expected: impl Into<String>,
+        found: impl std::fmt::Display,
+        fix: impl Into<String>,
+    ) -> Result<(), BundleError> {
+        if ok {
+            return Ok(());
+        }
+        Err(BundleError::Field {
+            path: self.path.to_path_buf(),
+            field,
+            expected: expected.into(),
+            found: found.to_string(),
+            fix: fix.into(),
+        })
+    }
+}
+
+/// Validates every field and the relations between them.
+pub fn validate(m: &Manifest, path: &Path) -> Result<(), BundleError> {
+    let c = Checker { path };
+    c.check(
+        m.format_version == FORMAT_VERSION,
+        "format_version",
+        format!("{FORMAT_VERSION}"),
+        m.format_version,
+        "this build reads manifest format 1; re-create the bundle with this version of neurospeak",
+    )?;
+
+    let inp = &m.input;
+    c.check(
+        (1..=4096).contains(&inp.channels),
+        "input.channels",
+        "1 to 4096 channels",
+        inp.channels,
+        "set it to the channel count of the recordings the model was trained on",
+    )?;
+    c.check(
+        inp.channel_names.is_empty() || inp.channel_names.len() == inp.channels,
+        "input.channel_names",
+        format!("none or exactly {} names", inp.channels),
+        format!("{} names", inp.channel_names.len()),
+        "list one name per channel, or remove the field",
+    )?;
+    let rate = inp.sample_rate_hz;
+    c.check(
+        rate.is_finite() && rate > 0.0 && rate <= 100_000.0,
+        "input.sample_rate_hz",
+        "a rate above 0 and at most 100000 Hz",
+        rate,
+        "set the amplifier's sample rate",
+    )?;
+
+    let f = &m.features;
+    c.check(
+        f.kind == "high_gamma_log_power",
+        "features.kind",
+        "high_gamma_log_power",
+        &f.kind,
+        "this build implements only the high-gamma log-power front-end",
+    )?;
+    c.check(
+        f.reference == "common_average" || f.reference == "none",
+        "features.reference",
+        "common_average or none",
+        &f.reference,
+        "pick one of the two",
+    )?;
+    if let Some(line) = f.line_frequency_hz {
+        c.check(
+            line.is_finite() && line > 0.0 && line < rate / 2.0,
+            "features.line_frequency_hz",
+            format!("a frequency between 0 and {} Hz (50 or 60 in practice)", rate / 2.0),
+            line,
+            "set the mains frequency of the lab, or remove the field for no notch",
+        )?;
+    }
+    let [low, high] = f.band_hz;
+    c.check(
+        low > 0.0 && low < high && high < rate / 2.0,
+        "features.band_hz",
+        format!("[low, high] with 0 < low < high < {} Hz (half the sample rate)", rate / 2.0),
+        format!("[{low}, {high}]"),
+        "use a band such as [70, 170] for high gamma",
+    )?;
+    c.check(
+        f.filter_order >= 2 && f.filter_order <= 8 && f.filter_order % 2 == 0,
+        "features.filter_order",
+        "an even order from 2 to 8",
+        f.filter_order,
+        "4 is the usual choice",
+    )?;
+    let hop_samples = f.hop_ms * rate / 1000.0;
+    c.check(
+        f.hop_ms.is_finite() && hop_samples >= 1.0,
+        "features.hop_ms",
+        "a hop of at least one sample",
+        f.hop_ms,
+        "10 ms is the field's standard frame hop",
+    )?;
+    c.check(
+        f.window_ms.is_finite() && f.window_ms >= f.hop_ms && f.window_ms <= 1000.0,
+        "features.window_ms",
+        format!("a window from the hop ({} ms) to 1000 ms", f.hop_ms),
+        f.window_ms,
+        "50 ms is usual",
+    )?;
+    c.check(
+        f.context.stride >= 1 && f.context.past_frames + f.context.future_frames <= 200,
+        "features.context",
+        "stride ≥ 1 and at most 200 context frames",
+        format!(
+            "stride {}, {} past, {} future",
+            f.context.stride, f.context.past_frames, f.context.future_frames
+        ),
+        "reduce the context",
+    )?;
+    let stats_ok = f.normalization.mean.len() == inp.channels
+        && f.normalization.std.len() == inp.channels
+        && f.normalization.mean.iter().all(|v| v.is_finite())
+        && f.normalization.std.iter().all(|v| v.is_finite() && *v > 0.0);
+    c.check(
+        stats_ok,
+        "features.normalization",
+        format!("{} finite means and {} positive standard deviations", inp.channels, inp.channels),
+        format!(
+            "{} means and {} standard deviations",
+            f.normalization.mean.len(),
+            f.normalization.std.len()
+        ),
+        "re-run `neurospeak train`, which computes them from the training data",
+    )?;
+
+    let d = &m.decoder;
+    let stacked = f.context.past_frames + 1 + f.context.future_frames;
+    c.check(
+        d.input_dim == inp.channels * stacked,
+        "decoder.input_dim",
+        format!("{} (channels {} × stacked frames {stacked})", inp.channels * stacked, inp.channels),
+        d.input_dim,
+        "the decoder input must match the front-end's output: fix the context or the model",
+    )?;
+    c.check(
+        d.output_kind == "log_mel",
+        "decoder.output_kind",
+        "log_mel",
+        &d.output_kind,
+        "this build vocodes log-mel frames only",
+    )?;
+    c.check(
+        d.output_dim == m.vocoder.n_mels,
+        "decoder.output_dim",
+        format!("vocoder.n_mels = {}", m.vocoder.n_mels),
+        d.output_dim,
+        "the decoder must output one value per mel bin",
+    )?;
+    c.check(
+        d.output_range[0].is_finite() && d.output_range[0] < d.output_range[1],
+        "decoder.output_range",
+        "[min, max] with min < max",
+        format!("{:?}", d.output_range),
+        "use the range of the training targets",
+    )?;
+    c.check(
+        !d.stateful,
+        "decoder.stateful",
+        "false",
+        d.stateful,
+        "stateful decoders are not supported by this build",
+    )?;
+
+    let v = &m.vocoder;
+    c.check(
+        v.kind == "rtisi_la",
+        "vocoder.kind",
+        "rtisi_la",
+        &v.kind,
+        "this build implements the RTISI-LA streaming vocoder",
+    )?;
+    let expected_hop = (v.sample_rate_hz as f64 * f.hop_ms / 1000.0).round();
+    c.check(
+        v.hop_length as f64 == expected_hop,
+        "vocoder.hop_length",
+        format!("{expected_hop} samples, the feature hop of {} ms at {} Hz", f.hop_ms, v.sample_rate_hz),
+        v.hop_length,
+        "audio frames and EEG frames must advance together",
+    )?;
+    c.check(
+        v.win_length >= v.hop_length && v.n_fft >= v.win_length,
+        "vocoder.win_length",
+        "hop_length ≤ win_length ≤ n_fft",
+        format!("hop {} win {} n_fft {}", v.hop_length, v.win_length, v.n_fft),
+        "640 / 640 / 160 at 16 kHz is the shipped setting",
+    )?;
+    c.check(
+        v.f_min_hz >= 0.0 && v.f_min_hz < v.f_max_hz && v.f_max_hz <= v.sample_rate_hz as f32 / 2.0,
+        "vocoder.f_max_hz",
+        "0 ≤ f_min_hz < f_max_hz ≤ half the sample rate",
+        format!("{} to {}", v.f_min_hz, v.f_max_hz),
+        "fix the mel band",
+    )?;
+    c.check(
+        v.lookahead_frames <= 16 && (1..=32).contains(&v.iterations),
+        "vocoder.lookahead_frames",
+        "at most 16 look-ahead frames and 1 to 32 iterations",
+        format!("{} frames, {} iterations", v.lookahead_frames, v.iterations),
+        "3 frames and 2 iterations are the shipped setting",
+    )?;
+    c.check(
+        v.log_floor.is_finite() && v.log_floor > 0.0,
+        "vocoder.log_floor",
+        "a positive floor",
+        v.log_floor,
+        "1e-6 is usual",
+    )?;
+    c.check(
+        m.provenance.sha256.len() == 64,
+        "provenance.sha256",
+        "64 hex digits",
+        &m.provenance.sha256,
+        "re-run the command that made the bundle",
+    )?;
+    Ok(())
+}

@@ -1,0 +1,75 @@
+//! `neurospeak inspect`: what a model bundle or a recording holds.
+
+use clap::Args;
+use std::path::PathBuf;
+
+use crate::bundle::Bundle;
+
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    /// A model bundle directory or a recording file.
+    pub path: PathBuf,
+}
+
+pub fn run(a: InspectArgs) -> anyhow::Result<()> {
+    if a.path.is_dir() {
+        let b = Bundle::load(&a.path)?;
+        let m = &b.manifest;
+        let plan = b.front_end_plan();
+        println!("bundle     {} ({})", m.name, b.dir.display());
+        println!("input      {} channels at {} Hz", m.input.channels, m.input.sample_rate_hz);
+        println!(
+            "features   {} {}–{} Hz, {} ms windows every {} ms, {} past / {} future frames (stride {}), {}",
+            m.features.kind,
+            m.features.band_hz[0],
+            m.features.band_hz[1],
+            m.features.window_ms,
+            m.features.hop_ms,
+            m.features.context.past_frames,
+            m.features.context.future_frames,
+            m.features.context.stride,
+            m.features.reference
+        );
+        println!(
+            "decoder    {} ({} bytes, {} parameters): {} [{}] → {} [{}] {}",
+            m.decoder.file,
+            b.model_bytes,
+            m.provenance.parameters,
+            m.decoder.input_name,
+            m.decoder.input_dim,
+            m.decoder.output_name,
+            m.decoder.output_dim,
+            m.decoder.output_kind
+        );
+        println!(
+            "vocoder    {} at {} Hz, {} mels, look-ahead {} frames",
+            m.vocoder.kind, m.vocoder.sample_rate_hz, m.vocoder.n_mels, m.vocoder.lookahead_frames
+        );
+        println!("front-end delay {:.1} ms", plan.algorithmic_delay_s() * 1000.0);
+        println!("trained on {}", m.provenance.trained_on);
+        for (k, v) in &m.provenance.metrics {
+            println!("  {k} = {v:.4}");
+        }
+        println!("sha256     {}", m.provenance.sha256);
+    } else {
+        let rec = crate::recording::load(&a.path)?;
+        let e = &rec.eeg;
+        println!("recording  {}", a.path.display());
+        println!(
+            "eeg        {:?} ({}) {} channels at {} Hz, {} samples, {:.2} s",
+            e.name, e.stream_type, e.channel_count, e.sample_rate, e.len(), e.duration_s()
+        );
+        match &rec.audio {
+            Some(au) => println!("audio      {} Hz, {:.2} s", au.sample_rate, au.samples.len() as f64 / au.sample_rate as f64),
+            None => println!("audio      none"),
+        }
+        println!("markers    {}", rec.markers.len());
+        if !rec.empty_streams.is_empty() {
+            println!("empty streams: {}", rec.empty_streams.join(", "));
+        }
+        if rec.clock_resets > 0 {
+            println!("clock resets: {}", rec.clock_resets);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,44 @@
+//! The command line: raw flags parsed by clap, resolved into library calls.
+//! Only this layer uses `anyhow`; the library returns typed errors.
+
+mod inspect;
+mod replay;
+mod synth;
+mod train;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Real-time EEG-to-speech inference.
+#[derive(Parser, Debug)]
+#[command(name = "neurospeak", version, about, long_about = None)]
+pub struct Cli {
+    /// The ONNX Runtime shared library (default: $ORT_DYLIB_PATH, then
+    /// .local/onnxruntime/ as installed by scripts/setup.sh, then next to the binary).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub ort_lib: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Decode a recorded EEG file (XDF, EDF+, BDF+) into speech, a WAV file and a report.
+    Replay(replay::ReplayArgs),
+    /// Make paired synthetic neural + speech recordings.
+    Synth(synth::SynthArgs),
+    /// Train a decoder on paired recordings and write a model bundle.
+    Train(train::TrainArgs),
+    /// Summarise a model bundle or a recording.
+    Inspect(inspect::InspectArgs),
+}
+
+/// Runs the parsed command.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Replay(a) => replay::run(a, cli.ort_lib.as_deref()),
+        Command::Synth(a) => synth::run(a),
+        Command::Train(a) => train::run(a, cli.ort_lib.as_deref()),
+        Command::Inspect(a) => inspect::run(a),
+    }
+}

@@ -1,0 +1,192 @@
+//! The engine: features → decoder → vocoder for one stream, driven one
+//! sample at a time. Replay and live sessions both run this, so they cannot
+//! differ. Everything is allocated and warmed up in [`Engine::build`]; after
+//! that [`Engine::push_sample`] allocates nothing, locks nothing and logs
+//! nothing.
+
+use super::latency::{StageHistograms, record};
+use crate::bundle::Bundle;
+use crate::decoder::{Decoder, DecoderError, DecoderOptions};
+use crate::features::FeatureExtractor;
+use crate::vocoder::{StreamingVocoder, VocoderError};
+use std::time::Instant;
+
+/// Monotonic stamps of one frame through the stages.
+#[derive(Clone, Copy, Debug)]
+pub struct Stamps {
+    /// When the newest EEG sample this frame needs was taken from the source.
+    pub arrival: Instant,
+    pub features: Instant,
+    pub decoder: Instant,
+    pub vocoder: Instant,
+}
+
+/// What one completed frame produced; borrowed from the engine's buffers.
+pub struct FrameOut<'a> {
+    /// Frame index from the start of the stream (the centre frame).
+    pub seq: u64,
+    pub log_mel: &'a [f32],
+    /// One hop of audio at the vocoder's rate.
+    pub audio: &'a [f32],
+    pub stamps: Stamps,
+}
+
+/// Errors while building or running the engine.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Decoder(#[from] DecoderError),
+    #[error(transparent)]
+    Vocoder(#[from] VocoderError),
+    #[error(
+        "{model}: the decoder takes {found_in} inputs and gives {found_out} outputs, but the \
+         manifest says {want_in} and {want_out}; the manifest does not describe this ONNX file: \
+         re-create the bundle"
+    )]
+    Shape {
+        model: String,
+        want_in: usize,
+        want_out: usize,
+        found_in: usize,
+        found_out: usize,
+    },
+}
+
+/// Frames run through the decoder and vocoder during warm-up.
+const WARMUP_FRAMES: usize = 50;
+
+/// Features, decoder and vocoder with their buffers and histograms.
+pub struct Engine {
+    front: FeatureExtractor,
+    decoder: Decoder,
+    vocoder: StreamingVocoder,
+    log_mel: Vec<f32>,
+    audio: Vec<f32>,
+    range: [f32; 2],
+    delay_frames: u64,
+    frames: u64,
+    latency: StageHistograms,
+    algorithmic_s: f64,
+}
+
+impl Engine {
+    /// Loads the decoder, builds the front-end and vocoder, and warms them up.
+    pub fn build(bundle: &Bundle, options: &DecoderOptions) -> Result<Engine, EngineError> {
+        let plan = bundle.front_end_plan();
+        let decoder = Decoder::load(&bundle.model_path, options)?;
+        let m = &bundle.manifest;
+        if decoder.input_dim() != m.decoder.input_dim || decoder.output_dim() != m.decoder.output_dim
+        {
+            return Err(EngineError::Shape {
+                model: bundle.model_path.display().to_string(),
+                want_in: m.decoder.input_dim,
+                want_out: m.decoder.output_dim,
+                found_in: decoder.input_dim(),
+                found_out: decoder.output_dim(),
+            });
+        }
+        let vocoder = StreamingVocoder::new(&bundle.vocoder_config())?;
+        let hop = m.vocoder.hop_length;
+        let algorithmic_s = plan.algorithmic_delay_s() + vocoder.algorithmic_latency_s();
+        let mut engine = Engine {
+            front: FeatureExtractor::new(&plan),
+            decoder,
+            vocoder,
+            log_mel: vec![0.0; m.decoder.output_dim],
+            audio: vec![0.0; hop],
+            range: m.decoder.output_range,
+            delay_frames: (plan.future_frames * plan.stride) as u64,
+            frames: 0,
+            latency: StageHistograms::default(),
+            algorithmic_s,
+        };
+        engine.warm_up()?;
+        Ok(engine)
+    }
+
+    fn warm_up(&mut self) -> Result<(), EngineError> {
+        let input = vec![0.0f32; self.decoder.input_dim()];
+        for _ in 0..WARMUP_FRAMES {
+            self.decoder.run(&input, &mut self.log_mel)?;
+            self.vocoder.push_frame(&self.log_mel, &mut self.audio);
+        }
+        self.vocoder.reset();
+        Ok(())
+    }
+
+    /// Feeds one multichannel sample that was taken from the source at
+    /// `arrival`. Returns the frame's log-mel and audio when the sample
+    /// completes a frame.
+    pub fn push_sample(
+        &mut self,
+        sample: &[f32],
+        arrival: Instant,
+    ) -> Result<Option<FrameOut<'_>>, DecoderError> {
+        let Some(features) = self.front.push_sample(sample) else {
+            return Ok(None);
+        };
+        let t_features = Instant::now();
+        self.decoder.run(features, &mut self.log_mel)?;
+        let [lo, hi] = self.range;
+        for v in &mut self.log_mel {
+            *v = if v.is_finite() { v.clamp(lo, hi) } else { lo };
+        }
+        let t_decoder = Instant::now();
+        self.vocoder.push_frame(&self.log_mel, &mut self.audio);
+        let t_vocoder = Instant::now();
+        let l = &mut self.latency;
+        record(&mut l.features, t_features - arrival);
+        record(&mut l.decoder, t_decoder - t_features);
+        record(&mut l.vocoder, t_vocoder - t_decoder);
+        record(&mut l.compute, t_vocoder - arrival);
+        let seq = self.frames;
+        self.frames += 1;
+        Ok(Some(FrameOut {
+            seq,
+            log_mel: &self.log_mel,
+            audio: &self.audio,
+            stamps: Stamps {
+                arrival,
+                features: t_features,
+                decoder: t_decoder,
+                vocoder: t_vocoder,
+            },
+        }))
+    }
+
+    /// Frames produced so far.
+    pub fn frames(&self) -> u64 {
+        self.frames
+    }
+
+    /// Frames of future context the front-end waits for before a frame comes out.
+    pub fn delay_frames(&self) -> u64 {
+        self.delay_frames
+    }
+
+    /// Non-finite input samples replaced so far.
+    pub fn nonfinite_samples(&self) -> u64 {
+        self.front.nonfinite_samples()
+    }
+
+    /// The latency histograms, for the caller to add sink-side figures.
+    pub fn latency_mut(&mut self) -> &mut StageHistograms {
+        &mut self.latency
+    }
+
+    /// The latency histograms.
+    pub fn latency(&self) -> &StageHistograms {
+        &self.latency
+    }
+
+    /// Fixed delay from the feature window, future context and the vocoder's
+    /// look-ahead, in seconds.
+    pub fn algorithmic_latency_s(&self) -> f64 {
+        self.algorithmic_s
+    }
+
+    /// Samples by which the vocoder's output lags the audio it reconstructs.
+    pub fn vocoder_latency_samples(&self) -> usize {
+        self.vocoder.latency_samples()
+    }
+}
