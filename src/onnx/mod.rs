@@ -11,7 +11,9 @@ mod error;
 mod inspect;
 mod io;
 
-pub use dense::{Activation, DenseLayer, GraphSpec, dense_stack_model};
+pub use dense::{
+    Activation, BATCH_DIM, DenseLayer, GraphSpec, dense_stack_model, try_dense_stack_model,
+};
 pub use error::OnnxError;
 pub use inspect::{metadata, parameter_count};
 pub use io::{load_model, parse_model, save_model};
