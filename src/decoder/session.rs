@@ -1,0 +1,302 @@
+//! One ONNX Runtime session with reusable input and output tensors.
+
+use std::path::{Path, PathBuf};
+
+use ort::memory::Allocator;
+use ort::session::{HasSelectedOutputs, OutputSelector, RunOptions, Session};
+use ort::value::{Outlet, Tensor, TensorElementType, ValueType};
+
+use super::{DecoderError, DecoderOptions, runtime};
+
+/// Pre-allocated tensors for one batch size.
+struct Bound {
+    /// The number of frames the tensors hold.
+    frames: usize,
+    /// The input tensor, overwritten in place before each run.
+    input: Tensor<f32>,
+    /// Run options carrying the pre-allocated output tensor.
+    options: RunOptions<HasSelectedOutputs>,
+}
+
+/// A loaded decoder model: one float input `[batch, D]`, one float output `[batch, M]`.
+pub struct Decoder {
+    session: Session,
+    path: PathBuf,
+    input_name: String,
+    output_name: String,
+    input_dim: usize,
+    output_dim: usize,
+    /// Whether the model accepts any batch size (a symbolic first dimension).
+    dynamic_batch: bool,
+    single: Bound,
+    batch: Option<Bound>,
+}
+
+impl std::fmt::Debug for Decoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Decoder")
+            .field("path", &self.path)
+            .field("input", &(&self.input_name, self.input_dim))
+            .field("output", &(&self.output_name, self.output_dim))
+            .field("dynamic_batch", &self.dynamic_batch)
+            .finish()
+    }
+}
+
+impl Decoder {
+    /// Loads and checks a decoder model, initialising ONNX Runtime if needed.
+    ///
+    /// The model must have exactly one float32 input of shape `[batch or 1, D]` and one
+    /// float32 output of shape `[batch or 1, M]`; anything else is an error naming the
+    /// tensor and its declared shape.
+    pub fn load(model_path: &Path, opts: &DecoderOptions) -> Result<Decoder, DecoderError> {
+        let env = runtime::environment()?;
+        let bytes = std::fs::read(model_path).map_err(|source| crate::onnx::OnnxError::Io {
+            action: "read",
+            path: model_path.to_path_buf(),
+            source,
+        })?;
+        crate::onnx::parse_model(model_path, &bytes)?;
+
+        let session_err = |reason: String| DecoderError::Session {
+            path: model_path.to_path_buf(),
+            reason,
+        };
+        let mut builder = Session::builder(env)
+            .map_err(|e| session_err(e.to_string()))?
+            .with_optimization_level(opts.optimization.level())
+            .and_then(|b| b.with_intra_threads(opts.intra_threads.max(1)))
+            .and_then(|b| b.with_inter_threads(1))
+            .and_then(|b| b.with_intra_op_spinning(opts.spin))
+            .map_err(|e| session_err(e.to_string()))?;
+        if let Some(out) = &opts.optimized_model_path {
+            builder = builder
+                .with_optimized_model_path(out)
+                .map_err(|e| session_err(e.to_string()))?;
+        }
+        let session = builder
+            .commit_from_memory(&bytes)
+            .map_err(|e| session_err(e.to_string()))?;
+
+        let (input_name, input_dim, in_dynamic) =
+            single_tensor(model_path, "input", session.inputs())?;
+        let (output_name, output_dim, out_dynamic) =
+            single_tensor(model_path, "output", session.outputs())?;
+        let single =
+            bind(&output_name, 1, input_dim, output_dim).map_err(|e| session_err(e.to_string()))?;
+        Ok(Decoder {
+            session,
+            path: model_path.to_path_buf(),
+            input_name,
+            output_name,
+            input_dim,
+            output_dim,
+            dynamic_batch: in_dynamic && out_dynamic,
+            single,
+            batch: None,
+        })
+    }
+
+    /// Returns the number of features per input frame (`D`).
+    pub fn input_dim(&self) -> usize {
+        self.input_dim
+    }
+
+    /// Returns the number of values per output frame (`M`).
+    pub fn output_dim(&self) -> usize {
+        self.output_dim
+    }
+
+    /// Returns the name of the model's input tensor.
+    pub fn input_name(&self) -> &str {
+        &self.input_name
+    }
+
+    /// Returns the name of the model's output tensor.
+    pub fn output_name(&self) -> &str {
+        &self.output_name
+    }
+
+    /// Returns the model file this decoder was loaded from.
+    pub fn model_path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Decodes one frame: `input` has `D` values, `output` receives `M` values.
+    ///
+    /// The input and output tensors were allocated at load time and are reused, so this
+    /// makes no heap allocation on the Rust side (ONNX Runtime's own arena may still
+    /// allocate internally).
+    pub fn run(&mut self, input: &[f32], output: &mut [f32]) -> Result<(), DecoderError> {
+        self.check_buffers(input, output, 1)?;
+        execute(
+            &mut self.session,
+            &mut self.single,
+            &self.path,
+            input,
+            output,
+        )
+    }
+
+    /// Decodes `n` frames at once: `inputs` has `n * D` values, `outputs` receives `n * M`.
+    ///
+    /// Tensors for the last batch size are kept and reused; a new `n` re-allocates them.
+    /// A model with a fixed batch of 1 is run frame by frame.
+    pub fn run_batch(
+        &mut self,
+        inputs: &[f32],
+        n: usize,
+        outputs: &mut [f32],
+    ) -> Result<(), DecoderError> {
+        self.check_buffers(inputs, outputs, n)?;
+        if n == 0 {
+            return Ok(());
+        }
+        if n == 1 || !self.dynamic_batch {
+            for (x, y) in inputs
+                .chunks_exact(self.input_dim)
+                .zip(outputs.chunks_exact_mut(self.output_dim))
+            {
+                execute(&mut self.session, &mut self.single, &self.path, x, y)?;
+            }
+            return Ok(());
+        }
+        if self.batch.as_ref().is_none_or(|b| b.frames != n) {
+            let bound =
+                bind(&self.output_name, n, self.input_dim, self.output_dim).map_err(|e| {
+                    DecoderError::Run {
+                        path: self.path.clone(),
+                        reason: e.to_string(),
+                    }
+                })?;
+            self.batch = Some(bound);
+        }
+        let bound = self.batch.as_mut().expect("set above");
+        execute(&mut self.session, bound, &self.path, inputs, outputs)
+    }
+
+    /// Checks both buffer lengths against `frames` frames.
+    fn check_buffers(
+        &self,
+        input: &[f32],
+        output: &[f32],
+        frames: usize,
+    ) -> Result<(), DecoderError> {
+        if input.len() != frames * self.input_dim {
+            return Err(DecoderError::BufferSize {
+                what: "input",
+                name: self.input_name.clone(),
+                expected: frames * self.input_dim,
+                found: input.len(),
+                per_frame: self.input_dim,
+            });
+        }
+        if output.len() != frames * self.output_dim {
+            return Err(DecoderError::BufferSize {
+                what: "output",
+                name: self.output_name.clone(),
+                expected: frames * self.output_dim,
+                found: output.len(),
+                per_frame: self.output_dim,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Copies `input` into the bound tensor, runs the session and copies the result out.
+fn execute(
+    session: &mut Session,
+    bound: &mut Bound,
+    path: &Path,
+    input: &[f32],
+    output: &mut [f32],
+) -> Result<(), DecoderError> {
+    let run_err = |e: ort::Error| DecoderError::Run {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    };
+    bound.input.extract_tensor_mut().1.copy_from_slice(input);
+    let outputs = session
+        .run_with_options(ort::inputs![&bound.input], &bound.options)
+        .map_err(run_err)?;
+    let (_, data) = outputs[0].try_extract_tensor::<f32>().map_err(run_err)?;
+    output.copy_from_slice(data);
+    Ok(())
+}
+
+/// Allocates the input tensor and the pre-allocated output for `frames` frames.
+fn bind(
+    output_name: &str,
+    frames: usize,
+    input_dim: usize,
+    output_dim: usize,
+) -> ort::Result<Bound> {
+    let allocator = Allocator::default();
+    let input = Tensor::<f32>::new(&allocator, [frames, input_dim])?;
+    let output = Tensor::<f32>::new(&allocator, [frames, output_dim])?;
+    let options =
+        RunOptions::new()?.with_outputs(OutputSelector::default().preallocate(output_name, output));
+    Ok(Bound {
+        frames,
+        input,
+        options,
+    })
+}
+
+/// Checks that there is exactly one float32 tensor `[batch or 1, N]` and returns its name, `N`
+/// and whether its batch dimension is symbolic.
+fn single_tensor(
+    path: &Path,
+    role: &'static str,
+    outlets: &[Outlet],
+) -> Result<(String, usize, bool), DecoderError> {
+    let [outlet] = outlets else {
+        return Err(DecoderError::Arity {
+            path: path.to_path_buf(),
+            role,
+            count: outlets.len(),
+            names: outlets
+                .iter()
+                .map(|o| o.name())
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    };
+    let signature = |found: String| DecoderError::Signature {
+        path: path.to_path_buf(),
+        role,
+        name: outlet.name().to_string(),
+        found,
+    };
+    let ValueType::Tensor {
+        ty,
+        shape,
+        dimension_symbols,
+    } = outlet.dtype()
+    else {
+        return Err(signature(format!("a {}", outlet.dtype())));
+    };
+    let dims: Vec<String> = shape
+        .iter()
+        .zip(dimension_symbols.iter())
+        .map(|(&d, s)| match (d, s.is_empty()) {
+            (d, _) if d >= 0 => d.to_string(),
+            (_, false) => s.clone(),
+            (_, true) => "?".into(),
+        })
+        .collect();
+    let described = format!(
+        "a {ty} tensor of shape [{}] (rank {})",
+        dims.join(", "),
+        shape.len()
+    );
+    if *ty != TensorElementType::Float32 || shape.len() != 2 {
+        return Err(signature(described));
+    }
+    let (batch, features) = (shape[0], shape[1]);
+    if !(batch == 1 || batch < 0) || features <= 0 {
+        return Err(signature(described));
+    }
+    Ok((outlet.name().to_string(), features as usize, batch < 0))
+}

@@ -1,0 +1,86 @@
+//! Errors raised while writing, reading or validating ONNX models.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong when reading, writing or building an ONNX model.
+#[derive(Debug, thiserror::Error)]
+pub enum OnnxError {
+    /// The file could not be read or written at all.
+    #[error(
+        "could not {action} ONNX model `{path}`: {source}; check that the path exists and is accessible"
+    )]
+    Io {
+        /// What was being attempted ("read", "write", "rename").
+        action: &'static str,
+        /// The file involved.
+        path: PathBuf,
+        /// The underlying I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not an ONNX protobuf model.
+    #[error(
+        "`{path}` is not an ONNX model: expected a protobuf-encoded onnx.ModelProto, found {found}; \
+         point to the `.onnx` file exported by `neurospeak train` (or by torch.onnx / tf2onnx)"
+    )]
+    NotOnnx {
+        /// The file involved.
+        path: PathBuf,
+        /// A short description of what the file looks like instead.
+        found: String,
+    },
+    /// The file starts like an ONNX model but cannot be decoded, usually because it was truncated.
+    #[error(
+        "`{path}` looks like an ONNX model but could not be decoded ({reason}); \
+         the file is probably truncated or corrupt ({size} bytes): export or copy it again"
+    )]
+    Corrupt {
+        /// The file involved.
+        path: PathBuf,
+        /// The decoder's description of the problem.
+        reason: String,
+        /// The size of the file in bytes.
+        size: usize,
+    },
+    /// The model decodes but its graph has no nodes.
+    #[error(
+        "ONNX model `{path}` has an empty graph: expected at least one node computing the output, found none; \
+         re-export the model"
+    )]
+    EmptyGraph {
+        /// The file involved.
+        path: PathBuf,
+    },
+    /// The graph declares no input or no output.
+    #[error(
+        "ONNX model `{path}` declares no graph {what}: expected at least one, found none \
+         (initializers do not count); re-export the model with a named {what}"
+    )]
+    MissingInputOutput {
+        /// The file involved.
+        path: PathBuf,
+        /// "input" or "output".
+        what: &'static str,
+    },
+    /// The model could not be serialised.
+    #[error(
+        "could not serialise the ONNX model: {reason}; this is a bug in the graph writer, please report it"
+    )]
+    Encode {
+        /// The encoder's description of the problem.
+        reason: String,
+    },
+    /// A dense layer's buffers do not match its declared dimensions.
+    #[error(
+        "dense layer {index} is inconsistent: expected {expected}, found {found}; \
+         build layers with weight len in_dim*out_dim and bias len out_dim, each layer's in_dim equal to the previous out_dim"
+    )]
+    LayerShape {
+        /// The position of the layer in the stack.
+        index: usize,
+        /// What the layer should have.
+        expected: String,
+        /// What it had.
+        found: String,
+    },
+}

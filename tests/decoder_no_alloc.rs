@@ -1,0 +1,88 @@
+//! `Decoder::run` makes no heap allocation on the Rust side once warmed up.
+//!
+//! A counting global allocator (this test binary only) records every Rust
+//! allocation; ONNX Runtime's C++ allocations do not go through it.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use neurospeak::decoder::{Decoder, DecoderOptions, init_onnxruntime, locate_onnxruntime};
+use neurospeak::onnx::{Activation, DenseLayer, GraphSpec, dense_stack_model, save_model};
+
+struct Counting;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        }
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        }
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+#[test]
+fn run_does_not_allocate() {
+    let path = match locate_onnxruntime(None) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!(
+                "SKIPPED: ONNX Runtime is not installed; run scripts/setup.sh to enable this test.\n{e}"
+            );
+            return;
+        }
+    };
+    init_onnxruntime(Some(&path)).unwrap();
+    let layer = |i: usize, o: usize, activation| DenseLayer {
+        in_dim: i,
+        out_dim: o,
+        weight: (0..i * o).map(|k| ((k % 7) as f32 - 3.0) * 0.01).collect(),
+        bias: vec![0.01; o],
+        activation,
+    };
+    let layers = [
+        layer(64, 32, Activation::Relu),
+        layer(32, 8, Activation::None),
+    ];
+    let spec = GraphSpec {
+        input_name: "x",
+        output_name: "y",
+        producer: "test",
+        doc: "",
+        metadata: &[],
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("m.onnx");
+    save_model(&dense_stack_model(&layers, &spec), &model).unwrap();
+    let mut decoder = Decoder::load(&model, &DecoderOptions::default()).unwrap();
+
+    let input = vec![0.5f32; 64];
+    let mut output = vec![0f32; 8];
+    for _ in 0..10 {
+        decoder.run(&input, &mut output).unwrap();
+    }
+    COUNTING.store(true, Ordering::SeqCst);
+    for _ in 0..1000 {
+        decoder.run(&input, &mut output).unwrap();
+    }
+    COUNTING.store(false, Ordering::SeqCst);
+    let count = ALLOCATIONS.load(Ordering::SeqCst);
+    assert_eq!(
+        count, 0,
+        "Decoder::run made {count} Rust heap allocations in 1000 calls"
+    );
+}
