@@ -23,6 +23,9 @@ fn pad(out: &mut Vec<u8>, text: &str, width: usize) {
     out.extend_from_slice(&field);
 }
 
+/// Renders one per-signal header field.
+type Column = dyn Fn(&Signal) -> String;
+
 /// Writes an EDF+ (or BDF+ when `bdf`) file with `records` data records.
 fn build(bdf: bool, duration: f64, records: usize, signals: &[Signal]) -> Vec<u8> {
     let mut out = Vec::new();
@@ -41,7 +44,7 @@ fn build(bdf: bool, duration: f64, records: usize, signals: &[Signal]) -> Vec<u8
     pad(&mut out, &records.to_string(), 8);
     pad(&mut out, &duration.to_string(), 8);
     pad(&mut out, &signals.len().to_string(), 4);
-    let columns: [(usize, &dyn Fn(&Signal) -> String); 10] = [
+    let columns: [(usize, &Column); 10] = [
         (16, &|s| s.label.to_string()),
         (80, &|_| String::new()),
         (8, &|_| "uV".to_string()),
