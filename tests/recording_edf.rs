@@ -257,3 +257,28 @@ fn missing_file_is_an_io_error() {
     let err = load(Path::new("definitely/not/here.edf")).unwrap_err();
     assert!(matches!(err, RecordingError::Io { .. }), "{err:?}");
 }
+
+#[test]
+fn absurd_sample_counts_do_not_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("huge.edf");
+    let signal = Signal {
+        label: "X",
+        physical: (-1.0, 1.0),
+        digital: (-100, 100),
+        per_record: 1,
+        records: vec![Vec::new()],
+    };
+    let mut bytes = build(false, 1.0, 1, &[signal]);
+    // The "number of samples" field of the only signal.
+    let at = 256 + 16 + 80 + 8 * 5 + 80;
+    bytes[at..at + 8].copy_from_slice(b"99999999");
+    std::fs::write(&path, &bytes).unwrap();
+    assert!(matches!(
+        load(&path).unwrap_err(),
+        RecordingError::Truncated { .. }
+    ));
+    bytes[236..244].copy_from_slice(b"99999999");
+    std::fs::write(&path, &bytes).unwrap();
+    assert!(load(&path).is_err());
+}

@@ -170,8 +170,10 @@ fn from_xdf(path: &Path, file: XdfFile) -> Result<Recording, RecordingError> {
         },
     })?;
     let source = &file.streams[eeg_index];
-    let XdfValues::Numeric(values) = &source.values else {
-        unreachable!("select_signal only picks numeric streams")
+    let values: &[f64] = match &source.values {
+        XdfValues::Numeric(values) => values,
+        // select_signal only picks numeric streams.
+        XdfValues::Strings(_) => &[],
     };
     let eeg = SignalStream {
         name: source.name.clone(),
