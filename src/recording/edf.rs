@@ -123,10 +123,21 @@ pub(crate) fn parse_edf(
     }
     let signals = signal_headers(bytes, path, signal_count, bdf)?;
     let sample_size = if bdf { 3 } else { 2 };
-    let record_size: usize = signals
+    let record_size = signals
         .iter()
-        .map(|s| s.samples_per_record * sample_size)
-        .sum();
+        .try_fold(0usize, |total, s| {
+            s.samples_per_record
+                .checked_mul(sample_size)
+                .and_then(|n| total.checked_add(n))
+        })
+        .ok_or_else(|| {
+            corrupt(
+                path,
+                BLOCK,
+                "a data record size that fits in memory",
+                "sample counts whose total overflows".into(),
+            )
+        })?;
     if record_size == 0 {
         return Err(corrupt(
             path,

@@ -170,8 +170,10 @@ fn from_xdf(path: &Path, file: XdfFile) -> Result<Recording, RecordingError> {
         },
     })?;
     let source = &file.streams[eeg_index];
-    let XdfValues::Numeric(values) = &source.values else {
-        unreachable!("select_signal only picks numeric streams")
+    let values: &[f64] = match &source.values {
+        XdfValues::Numeric(values) => values,
+        // select_signal only picks numeric streams.
+        XdfValues::Strings(_) => &[],
     };
     let eeg = SignalStream {
         name: source.name.clone(),
@@ -413,4 +415,61 @@ fn write_streams<W: Write>(out: W, rec: &Recording) -> std::io::Result<()> {
         writer.stream_footer(3, &stamps)?;
     }
     writer.into_inner().flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn describe_bytes_guesses_common_formats() {
+        assert_eq!(
+            describe_bytes(b"RIFF\x24\x00\x00\x00WAVE"),
+            "bytes 'RIFF$\\x00\\x00\\x00' (looks like a WAV file)"
+        );
+        assert_eq!(describe_bytes(b"ab"), "bytes 'ab'");
+        assert!(describe_bytes(b"").contains("empty"));
+    }
+
+    #[test]
+    fn signal_stream_accessors() {
+        let s = SignalStream {
+            name: "x".into(),
+            stream_type: "EEG".into(),
+            source_id: String::new(),
+            channel_labels: Vec::new(),
+            sample_rate: 2.0,
+            samples: vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+            timestamps: vec![0.0, 0.5, 1.0],
+            channel_count: 2,
+        };
+        assert_eq!(s.len(), 3);
+        assert!(!s.is_empty());
+        assert_eq!(s.duration_s(), 1.5);
+        assert_eq!(s.sample(2), [5.0, 6.0]);
+    }
+
+    #[test]
+    fn int16_audio_stream_is_scaled_to_unit_range() {
+        let stream = XdfStream {
+            id: 1,
+            name: "mic".into(),
+            stream_type: "Audio".into(),
+            source_id: String::new(),
+            channel_count: 2,
+            channel_format: ChannelFormat::Int16,
+            nominal_srate: 8000.0,
+            channel_labels: Vec::new(),
+            values: XdfValues::Numeric(vec![16384.0, 1.0, -32768.0, 1.0]),
+            timestamps: vec![3.0, 3.000125],
+            clock_offsets: Vec::new(),
+            clock_resets: 0,
+            header_xml: String::new(),
+            footer_xml: None,
+        };
+        let track = audio::from_xdf_stream(Path::new("a.xdf"), &stream).unwrap();
+        assert_eq!(track.sample_rate, 8000);
+        assert_eq!(track.samples, [0.5, -1.0]);
+        assert_eq!(track.first_timestamp, 3.0);
+    }
 }

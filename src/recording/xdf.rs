@@ -201,3 +201,98 @@ impl XdfFile {
         self.streams.iter().map(|s| s.clock_resets).sum()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn info(format: ChannelFormat, channels: usize, rate: f64) -> StreamInfo {
+        StreamInfo {
+            name: "s".into(),
+            stream_type: "EEG".into(),
+            source_id: String::new(),
+            channel_count: channels,
+            channel_format: format,
+            nominal_srate: rate,
+            channel_labels: (0..channels).map(|c| format!("c{c}")).collect(),
+        }
+    }
+
+    #[test]
+    fn every_numeric_format_round_trips() {
+        let formats = [
+            ChannelFormat::Float32,
+            ChannelFormat::Double64,
+            ChannelFormat::Int8,
+            ChannelFormat::Int16,
+            ChannelFormat::Int32,
+            ChannelFormat::Int64,
+        ];
+        let mut w = XdfWriter::new(Vec::new()).unwrap();
+        for (id, &format) in formats.iter().enumerate() {
+            let i = info(format, 2, 100.0);
+            w.stream_header(id as u32, &i).unwrap();
+            w.numeric_samples(
+                id as u32,
+                &i,
+                &[1.0, 1.01, 7.0],
+                &[1.0, -2.0, 3.0, -4.0, 5.0, 127.0],
+            )
+            .unwrap();
+        }
+        let file = parse_xdf(&w.into_inner(), Path::new("mem.xdf")).unwrap();
+        for (stream, &format) in file.streams.iter().zip(&formats) {
+            assert_eq!(stream.channel_format, format);
+            assert_eq!(stream.channel_labels, ["c0", "c1"]);
+            assert_eq!(
+                stream.values,
+                XdfValues::Numeric(vec![1.0, -2.0, 3.0, -4.0, 5.0, 127.0])
+            );
+            assert_eq!(stream.timestamps, [1.0, 1.0 + 1.0 / 100.0, 7.0]);
+        }
+    }
+
+    #[test]
+    fn deduced_timestamps_are_not_stored() {
+        let i = info(ChannelFormat::Int8, 1, 4.0);
+        let mut w = XdfWriter::new(Vec::new()).unwrap();
+        let stamps = [0.0, 0.25, 0.5, 0.75];
+        w.numeric_samples(0, &i, &stamps, &[1.0f32; 4]).unwrap();
+        let bytes = w.into_inner();
+        // Only the first of the four samples carries 8 timestamp bytes: the
+        // content is id (4) + count (2) + 10 + 3 * 2 = 22 bytes, plus the tag.
+        let n = bytes.len();
+        assert_eq!(bytes[n - 26..n - 22], [1, 24, 3, 0]);
+    }
+
+    #[test]
+    fn long_strings_use_wider_lengths() {
+        let mut i = info(ChannelFormat::String, 1, 0.0);
+        i.stream_type = "Markers".into();
+        let long = "x".repeat(300);
+        let mut w = XdfWriter::new(Vec::new()).unwrap();
+        w.stream_header(5, &i).unwrap();
+        w.string_samples(5, &i, &[2.0, 1.0], &[long.clone(), "é".into()])
+            .unwrap();
+        let file = parse_xdf(&w.into_inner(), Path::new("mem.xdf")).unwrap();
+        assert_eq!(
+            file.streams[0].values,
+            XdfValues::Strings(vec![long, "é".into()])
+        );
+        assert_eq!(file.streams[0].timestamps, [2.0, 1.0]);
+    }
+
+    #[test]
+    fn escaped_header_fields_round_trip() {
+        let mut i = info(ChannelFormat::Float32, 1, 0.5);
+        i.name = "a<b>&\"c'".into();
+        let mut w = XdfWriter::new(Vec::new()).unwrap();
+        w.stream_header(1, &i).unwrap();
+        let file = parse_xdf(&w.into_inner(), Path::new("mem.xdf")).unwrap();
+        assert_eq!(file.streams[0].name, "a<b>&\"c'");
+        assert_eq!(file.streams[0].nominal_srate, 0.5);
+        assert_eq!(file.empty_stream_names(), ["a<b>&\"c'"]);
+    }
+}

@@ -160,12 +160,12 @@ fn fit_segment(start: usize, offsets: &[ClockOffset]) -> Segment {
             .iter()
             .map(|&(x, y)| y - (intercept + slope * x))
             .collect();
-        let (_, mad) = median_and_mad(&residuals);
+        let (centre_residual, mad) = median_and_mad(&residuals);
         let limit = (3.0 * 1.4826 * mad).max(1e-6);
         let kept: Vec<(f64, f64)> = points
             .iter()
             .zip(&residuals)
-            .filter(|(_, r)| r.abs() <= limit)
+            .filter(|(_, r)| (*r - centre_residual).abs() <= limit)
             .map(|(p, _)| *p)
             .collect();
         if kept.len() >= 2 && kept.len() < points.len() {
@@ -235,6 +235,11 @@ mod tests {
             (20.0, 1.0),
         ]);
         let mapped = map_timestamps(&[10.0], &[3], &o);
+        assert!(
+            (mapped.timestamps[0] - 11.0).abs() < 1e-9,
+            "{}",
+            mapped.timestamps[0]
+        );
         assert!((mapped.timestamps[0] - 11.0).abs() < 1e-9);
     }
 
