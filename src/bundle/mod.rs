@@ -10,6 +10,8 @@ pub use error::BundleError;
 pub use manifest::{MANIFEST_FILE, Manifest};
 
 use crate::features::FrontEndPlan;
+use crate::mel::MelConfig;
+use crate::vocoder::VocoderConfig;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
@@ -88,6 +90,11 @@ impl Bundle {
         front_end_plan(&self.manifest)
     }
 
+    /// The vocoder settings this bundle's decoder output is meant for.
+    pub fn vocoder_config(&self) -> VocoderConfig {
+        vocoder_config(&self.manifest)
+    }
+
     /// The SHA-256 of the ONNX file, as recorded (and checked) at load.
     pub fn sha256(&self) -> &str {
         &self.manifest.provenance.sha256
@@ -112,6 +119,25 @@ pub fn front_end_plan(m: &Manifest) -> FrontEndPlan {
         stride: f.context.stride,
         mean: f.normalization.mean.clone(),
         std: f.normalization.std.clone(),
+    }
+}
+
+/// Resolves the vocoder section of a manifest.
+pub fn vocoder_config(m: &Manifest) -> VocoderConfig {
+    let v = &m.vocoder;
+    VocoderConfig {
+        mel: MelConfig {
+            sample_rate: v.sample_rate_hz,
+            n_fft: v.n_fft,
+            win_length: v.win_length,
+            hop_length: v.hop_length,
+            n_mels: v.n_mels,
+            f_min: v.f_min_hz,
+            f_max: v.f_max_hz,
+            log_floor: v.log_floor,
+        },
+        lookahead_frames: v.lookahead_frames,
+        iterations: v.iterations,
     }
 }
 

@@ -227,6 +227,15 @@ pub fn validate(m: &Manifest, path: &Path) -> Result<(), BundleError> {
         v.log_floor,
         "1e-6 is usual",
     )?;
+    if let Err(e) = super::vocoder_config(m).validate() {
+        c.check(
+            false,
+            "vocoder",
+            "settings the streaming vocoder accepts",
+            e,
+            "see models/demo/neurospeak.yaml for a working vocoder section",
+        )?;
+    }
     c.check(
         m.provenance.sha256.len() == 64,
         "provenance.sha256",

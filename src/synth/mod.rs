@@ -170,8 +170,13 @@ pub fn make_recording(
         let pause = (rng.random_range(0.4..1.2) * rate as f64) as usize;
         audio.extend(std::iter::repeat_n(0.0, pause));
     }
-    // A whole number of 10 ms frames.
+    // A whole number of 10 ms frames, over a quiet room-noise floor (about
+    // -60 dBFS) so pauses are not digital silence.
     audio.truncate(audio.len() / mel.hop_length * mel.hop_length);
+    let room = rand_distr::Normal::new(0.0f32, 1e-3).expect("valid normal");
+    for v in &mut audio {
+        *v += rand_distr::Distribution::sample(&room, rng);
+    }
     let log_mel = log_mel_spectrogram(&audio, mel);
     let cfg = &participant.config;
     let samples = participant.simulate(&log_mel, mel.n_mels, rec_seed);

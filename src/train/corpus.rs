@@ -4,7 +4,7 @@
 //! recordings, exported to ONNX and written with a manifest.
 
 use super::config::TrainConfig;
-use super::{Dataset, EpochStats, fit_ridge, fold_output_affine, predict_dense, select_ridge, train_mlp};
+use super::{Dataset, EpochStats, fold_output_affine, predict_dense, select_ridge, train_mlp};
 use crate::bundle::manifest::*;
 use crate::bundle::{front_end_plan, sha256_file, write_manifest};
 use crate::features::{FeatureExtractor, FrontEndPlan};
@@ -54,16 +54,24 @@ pub fn list_recordings(dir: &Path) -> Result<Vec<PathBuf>, String> {
     Ok(files)
 }
 
-fn manifest_for(cfg: &TrainConfig, rec: &Recording, mel: &MelConfig) -> Manifest {
+/// A manifest for `channels` EEG channels at `rate` Hz with the front-end
+/// and vocoder of `cfg`; normalisation is the identity and provenance empty
+/// until training fills them in.
+pub fn manifest_for(
+    cfg: &TrainConfig,
+    channel_names: &[String],
+    rate: f64,
+    mel: &MelConfig,
+) -> Manifest {
     let f = &cfg.features;
-    let ch = rec.eeg.channel_count;
+    let ch = channel_names.len();
     Manifest {
         format_version: FORMAT_VERSION,
         name: String::new(),
         input: InputSection {
             channels: ch,
-            channel_names: rec.eeg.channel_labels.clone(),
-            sample_rate_hz: rec.eeg.sample_rate,
+            channel_names: channel_names.to_vec(),
+            sample_rate_hz: rate,
         },
         features: FeaturesSection {
             kind: "high_gamma_log_power".into(),
@@ -237,7 +245,7 @@ pub fn train_bundle(
         }
     }
     let mel = crate::synth::mel_config();
-    let mut manifest = manifest_for(cfg, first, &mel);
+    let mut manifest = manifest_for(cfg, &first.eeg.channel_labels, first.eeg.sample_rate, &mel);
     let n_test = cfg.holdout_recordings;
     let n_fit = recs.len() - n_test;
     let (fit, test) = recs.split_at(n_fit);
@@ -278,7 +286,14 @@ pub fn train_bundle(
             train.n, cfg.mlp.hidden, cfg.mlp.epochs
         ));
         let mut layers = train_mlp(&train, &val, &cfg.mlp, &mut |s: EpochStats| {
-            log(&format!("  {s}"));
+            log(&format!(
+                "  epoch {:3}  train MSE {:.4}  validation MSE {:.4}{}  ({:.0} s)",
+                s.epoch,
+                s.train_loss,
+                s.val_loss,
+                if s.improved { " *" } else { "" },
+                s.elapsed.as_secs_f64()
+            ));
         })
         .map_err(|e| e.to_string())?;
         let last = layers.last_mut().expect("an MLP has an output layer");
@@ -288,26 +303,12 @@ pub fn train_bundle(
     let (r, mcd) = evaluate(&layers, &test_ds);
     log(&format!("{}: held-out Pearson r {r:.3}, MCD {mcd:.2} dB", cfg.decoder));
 
-    std::fs::create_dir_all(out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
-    let name = out_dir
-        .file_name()
-        .map_or("model".into(), |n| n.to_string_lossy().into_owned());
+    let model_path = out_dir.join(&manifest.decoder.file);
     let metadata = vec![
         ("neurospeak.decoder".to_string(), cfg.decoder.clone()),
         ("neurospeak.trained_on".to_string(), data_dir.display().to_string()),
     ];
-    let model = dense_stack_model(
-        &layers,
-        &GraphSpec {
-            input_name: &manifest.decoder.input_name,
-            output_name: &manifest.decoder.output_name,
-            producer: "neurospeak",
-            doc: "EEG high-gamma features to log-mel frames",
-            metadata: &metadata,
-        },
-    );
-    let model_path = out_dir.join(&manifest.decoder.file);
-    save_model(&model, &model_path).map_err(|e| e.to_string())?;
+    let parameters = write_model(out_dir, &manifest, &layers, &metadata)?;
     let summary = TrainSummary {
         train_frames: train.n,
         test_frames: test_ds.n,
@@ -317,9 +318,11 @@ pub fn train_bundle(
         ridge_pearson_r: ridge_r,
         ridge_mcd_db: ridge_mcd,
         ridge_lambda: lambda,
-        parameters: parameter_count(&model),
+        parameters,
     };
-    manifest.name = name;
+    manifest.name = out_dir
+        .file_name()
+        .map_or("model".into(), |n| n.to_string_lossy().into_owned());
     manifest.provenance = Provenance {
         trained_on: format!(
             "{} ({} recordings; held out: {})",
@@ -343,9 +346,38 @@ pub fn train_bundle(
             ("heldout_frames".to_string(), test_ds.n as f64),
         ]),
         parent: None,
-        sha256: sha256_file(&model_path).map_err(|e| e.to_string())?,
+        sha256: String::new(),
         parameters: summary.parameters,
     };
-    write_manifest(out_dir, &manifest).map_err(|e| format!("{}: {e}", out_dir.display()))?;
+    finish_bundle(out_dir, &mut manifest, &model_path)?;
     Ok(summary)
+}
+
+/// Exports `layers` as the bundle's ONNX decoder into `out_dir` (created if
+/// needed) and returns the parameter count.
+pub fn write_model(
+    out_dir: &Path,
+    manifest: &Manifest,
+    layers: &[DenseLayer],
+    metadata: &[(String, String)],
+) -> Result<usize, String> {
+    std::fs::create_dir_all(out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
+    let model = dense_stack_model(
+        layers,
+        &GraphSpec {
+            input_name: &manifest.decoder.input_name,
+            output_name: &manifest.decoder.output_name,
+            producer: "neurospeak",
+            doc: "EEG high-gamma features to log-mel frames",
+            metadata,
+        },
+    );
+    save_model(&model, &out_dir.join(&manifest.decoder.file)).map_err(|e| e.to_string())?;
+    Ok(parameter_count(&model))
+}
+
+/// Records the model's hash in the manifest and writes the manifest.
+pub fn finish_bundle(out_dir: &Path, manifest: &mut Manifest, model_path: &Path) -> Result<(), String> {
+    manifest.provenance.sha256 = sha256_file(model_path).map_err(|e| format!("{}: {e}", model_path.display()))?;
+    write_manifest(out_dir, manifest).map_err(|e| format!("{}: {e}", out_dir.display()))
 }

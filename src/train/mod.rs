@@ -6,6 +6,8 @@
 //! [`dense_stack_model`](crate::onnx::dense_stack_model) turns into an ONNX graph,
 //! and [`predict_dense`] runs the same stack in plain Rust to cross-check ONNX Runtime.
 
+pub mod config;
+pub mod corpus;
 mod dataset;
 mod error;
 mod forward;

@@ -1,0 +1,64 @@
+//! Fixtures shared by the integration tests: tiny model bundles made by the
+//! project's own code, and the ONNX Runtime library when it is installed.
+
+#![allow(dead_code)]
+
+use neurospeak::bundle::Manifest;
+use neurospeak::onnx::{Activation, DenseLayer};
+use neurospeak::train::config::TrainConfig;
+use neurospeak::train::corpus::{finish_bundle, manifest_for, write_model};
+use std::path::{Path, PathBuf};
+
+/// The project root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Loads ONNX Runtime, or prints why the test is skipped and returns false.
+pub fn onnxruntime() -> bool {
+    match neurospeak::decoder::init_onnxruntime(None) {
+        Ok(_) => true,
+        Err(e) => {
+            eprintln!("SKIPPED: ONNX Runtime is not installed ({e}); run scripts/setup.sh");
+            false
+        }
+    }
+}
+
+/// The project's shipped training configuration.
+pub fn train_config() -> TrainConfig {
+    TrainConfig::load(&root().join("configs/model.yaml")).expect("configs/model.yaml loads")
+}
+
+/// Writes a bundle with a random two-layer decoder for `channels` channels at
+/// `rate` Hz into `dir`, and returns its manifest.
+pub fn tiny_bundle(dir: &Path, channels: usize, rate: f64) -> Manifest {
+    let mut cfg = train_config();
+    cfg.features.past_frames = 2;
+    let mel = neurospeak::synth::mel_config();
+    let names: Vec<String> = (0..channels).map(|c| format!("ch{c}")).collect();
+    let mut manifest = manifest_for(&cfg, &names, rate, &mel);
+    manifest.name = "tiny".into();
+    manifest.decoder.output_range = [mel.log_floor.ln(), 2.0];
+    let dims = [manifest.decoder.input_dim, 16, manifest.decoder.output_dim];
+    let mut seed = 12345u64;
+    let mut next = move || {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((seed >> 33) as f32 / (1u64 << 31) as f32 - 0.5) * 0.2
+    };
+    let layers: Vec<DenseLayer> = dims
+        .windows(2)
+        .enumerate()
+        .map(|(i, d)| DenseLayer {
+            in_dim: d[0],
+            out_dim: d[1],
+            weight: (0..d[0] * d[1]).map(|_| next()).collect(),
+            bias: (0..d[1]).map(|_| next() - 6.0 * (i as f32)).collect(),
+            activation: if i == 0 { Activation::Relu } else { Activation::None },
+        })
+        .collect();
+    write_model(dir, &manifest, &layers, &[]).expect("model written");
+    let model_path = dir.join(&manifest.decoder.file);
+    finish_bundle(dir, &mut manifest, &model_path).expect("bundle written");
+    manifest
+}

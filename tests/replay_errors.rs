@@ -1,0 +1,107 @@
+//! Recordings that do not fit the model, or are not recordings, get clear
+//! errors before anything runs.
+
+mod common;
+
+use neurospeak::bundle::Bundle;
+use neurospeak::pipeline::{ReplayError, ReplayOptions, replay};
+use neurospeak::recording::{self, Recording, RecordingError, SignalStream};
+use std::path::Path;
+
+fn recording(path: &Path, channels: usize, rate: f64, seconds: f64) -> Recording {
+    let n = (rate * seconds) as usize;
+    Recording {
+        path: path.to_path_buf(),
+        eeg: SignalStream {
+            name: "test".into(),
+            stream_type: "EEG".into(),
+            source_id: "test".into(),
+            channel_labels: (0..channels).map(|c| format!("ch{c}")).collect(),
+            sample_rate: rate,
+            samples: (0..n * channels).map(|i| ((i * 7919) % 101) as f32 - 50.0).collect(),
+            timestamps: (0..n).map(|i| i as f64 / rate).collect(),
+            channel_count: channels,
+        },
+        audio: None,
+        markers: vec![],
+        empty_streams: vec![],
+        clock_resets: 0,
+    }
+}
+
+#[test]
+fn channel_count_mismatch_names_both_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    common::tiny_bundle(dir.path(), 4, 1024.0);
+    let bundle = Bundle::load(dir.path()).unwrap();
+    let rec = recording(&dir.path().join("r.xdf"), 6, 1024.0, 0.5);
+    let err = match replay(&bundle, &rec, &ReplayOptions::default(), &mut |_| {}) {
+        Err(e) => e,
+        Ok(_) => panic!("replay accepted 6 channels for a 4-channel model"),
+    };
+    assert!(matches!(err, ReplayError::Channels { expected: 4, found: 6, .. }), "{err}");
+}
+
+#[test]
+fn sample_rate_mismatch_names_both_rates() {
+    let dir = tempfile::tempdir().unwrap();
+    common::tiny_bundle(dir.path(), 4, 1024.0);
+    let bundle = Bundle::load(dir.path()).unwrap();
+    let rec = recording(&dir.path().join("r.xdf"), 4, 512.0, 0.5);
+    let err = match replay(&bundle, &rec, &ReplayOptions::default(), &mut |_| {}) {
+        Err(e) => e,
+        Ok(_) => panic!("replay accepted 512 Hz for a 1024 Hz model"),
+    };
+    let msg = err.to_string();
+    assert!(msg.contains("512") && msg.contains("1024"), "{msg}");
+}
+
+#[test]
+fn a_wav_file_is_not_a_recording() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("speech.xdf");
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 16000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(&path, spec).unwrap();
+    for i in 0..1600 {
+        w.write_sample((i % 100) as i16).unwrap();
+    }
+    w.finalize().unwrap();
+    let err = recording::load(&path).unwrap_err();
+    assert!(matches!(err, RecordingError::NotARecording { .. }), "{err}");
+}
+
+#[test]
+fn replay_of_a_matching_recording_writes_wav_and_counts_frames() {
+    if !common::onnxruntime() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    common::tiny_bundle(dir.path(), 4, 1024.0);
+    let bundle = Bundle::load(dir.path()).unwrap();
+    let mut rec = recording(&dir.path().join("r.xdf"), 4, 1024.0, 2.0);
+    rec.eeg.samples[40] = f32::NAN;
+    let wav = dir.path().join("out.wav");
+    let options = ReplayOptions {
+        wav: Some(wav.clone()),
+        ..ReplayOptions::default()
+    };
+    let out = replay(&bundle, &rec, &options, &mut |_| {}).unwrap();
+    let r = &out.report;
+    assert_eq!(r.frames, 200);
+    assert_eq!(out.audio.len(), 200 * 160);
+    assert_eq!(r.faults.nonfinite_samples, 1);
+    assert!(r.accuracy.is_none(), "no paired audio, no accuracy");
+    let compute = r.latency_ms.compute.expect("compute latency recorded");
+    assert_eq!(compute.count, 200);
+    assert!(compute.p50 > 0.0 && compute.p50 <= compute.p99 && compute.p99 <= compute.max);
+    assert!(r.realtime_factor > 0.0);
+    assert!(r.latency_ms.algorithmic > 25.0, "half the window at least");
+    let reader = hound::WavReader::open(&wav).unwrap();
+    assert_eq!(reader.spec().sample_rate, 16000);
+    assert_eq!(reader.len() as usize, 200 * 160);
+}
