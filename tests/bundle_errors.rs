@@ -52,7 +52,7 @@ fn a_field_out_of_range_is_named_with_its_fix() {
 fn a_missing_field_is_a_syntax_error_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let m = common::tiny_bundle(dir.path(), 4, 1024.0);
-    edit_manifest(dir.path(), &format!("output_dim: {}\n", m.decoder.output_dim), "");
+    edit_manifest(dir.path(), &format!("  output_dim: {}\n", m.decoder.output_dim), "");
     let err = Bundle::load(dir.path()).unwrap_err();
     assert!(matches!(err, BundleError::Syntax { .. }), "{err}");
     assert!(err.to_string().contains("output_dim"), "{err}");

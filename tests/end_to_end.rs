@@ -82,7 +82,7 @@ fn trained_decoders_beat_chance_and_replay_reports_accuracy() {
         ..ReplayOptions::default()
     };
     let outcome = replay(&bundle, &rec, &options, &mut |_| {}).unwrap();
-    let acc = outcome.report.accuracy.expect("paired speech gives accuracy");
+    let acc = outcome.report.accuracy.clone().expect("paired speech gives accuracy");
     // Streaming replay through ONNX Runtime reproduces the held-out figure
     // computed in training with the plain-Rust forward pass.
     assert!(
