@@ -11,6 +11,9 @@
 //!
 //! Read the middle number of criterion's `time: [low median high]` line as
 //! the median time per call. Run with `cargo bench --bench vocoder`.
+//!
+//! Reference medians from the first run (shared 2-core dev VM): push_frame
+//! 17.9 µs, analyzer_push_hop 1.13 µs, griffin_lim 1 s / 32 iterations 6.93 ms.
 
 use std::hint::black_box;
 
