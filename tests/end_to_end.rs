@@ -28,6 +28,7 @@ fn corpus(dir: &std::path::Path, recordings: usize, first_index: usize) -> Vec<s
         voices: vec!["slt".into()],
         forward: ForwardConfig {
             channels: 16,
+            noise: 0.5,
             ..ForwardConfig::default()
         },
         ..CorpusConfig::default()
