@@ -71,7 +71,7 @@ fn collinear_features_with_zero_lambda_still_solve() {
     }
     let train = Dataset::new(inputs, targets, 3, 1).unwrap();
     let layer = fit_ridge(&train, 0.0);
-    let pred = predict_dense(&[layer.clone()], &train.inputs, n);
+    let pred = predict_dense(std::slice::from_ref(&layer), &train.inputs, n);
     assert!(mse(&pred, &train.targets) < 1e-6, "{layer:?}");
 }
 

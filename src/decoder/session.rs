@@ -62,12 +62,18 @@ impl Decoder {
             path: model_path.to_path_buf(),
             reason,
         };
-        let mut builder = Session::builder(env)
-            .map_err(|e| session_err(e.to_string()))?
+        let mut builder = Session::builder(env).map_err(|e| session_err(e.to_string()))?;
+        builder = builder
             .with_optimization_level(opts.optimization.level())
-            .and_then(|b| b.with_intra_threads(opts.intra_threads.max(1)))
-            .and_then(|b| b.with_inter_threads(1))
-            .and_then(|b| b.with_intra_op_spinning(opts.spin))
+            .map_err(|e| session_err(e.to_string()))?;
+        builder = builder
+            .with_intra_threads(opts.intra_threads.max(1))
+            .map_err(|e| session_err(e.to_string()))?;
+        builder = builder
+            .with_inter_threads(1)
+            .map_err(|e| session_err(e.to_string()))?;
+        builder = builder
+            .with_intra_op_spinning(opts.spin)
             .map_err(|e| session_err(e.to_string()))?;
         if let Some(out) = &opts.optimized_model_path {
             builder = builder

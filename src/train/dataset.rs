@@ -25,11 +25,7 @@ impl Dataset {
         in_dim: usize,
         out_dim: usize,
     ) -> Result<Self, TrainError> {
-        let n = if in_dim == 0 {
-            0
-        } else {
-            inputs.len() / in_dim
-        };
+        let n = inputs.len().checked_div(in_dim).unwrap_or(0);
         let ds = Dataset {
             inputs,
             targets,
