@@ -45,14 +45,21 @@ fn a_field_out_of_range_is_named_with_its_fix() {
         other => panic!("expected a field error, got {other}"),
     }
     let msg = err.to_string();
-    assert!(msg.contains("[70, 700]") && msg.contains("high gamma"), "{msg}");
+    assert!(
+        msg.contains("[70, 700]") && msg.contains("high gamma"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn a_missing_field_is_a_syntax_error_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let m = common::tiny_bundle(dir.path(), 4, 1024.0);
-    edit_manifest(dir.path(), &format!("  output_dim: {}\n", m.decoder.output_dim), "");
+    edit_manifest(
+        dir.path(),
+        &format!("  output_dim: {}\n", m.decoder.output_dim),
+        "",
+    );
     let err = Bundle::load(dir.path()).unwrap_err();
     assert!(matches!(err, BundleError::Syntax { .. }), "{err}");
     assert!(err.to_string().contains("output_dim"), "{err}");
@@ -62,7 +69,11 @@ fn a_missing_field_is_a_syntax_error_naming_it() {
 fn an_unknown_field_is_rejected() {
     let dir = tempfile::tempdir().unwrap();
     common::tiny_bundle(dir.path(), 4, 1024.0);
-    edit_manifest(dir.path(), "stateful: false", "stateful: false\n  speed: fast");
+    edit_manifest(
+        dir.path(),
+        "stateful: false",
+        "stateful: false\n  speed: fast",
+    );
     let err = Bundle::load(dir.path()).unwrap_err();
     assert!(err.to_string().contains("speed"), "{err}");
 }
@@ -95,7 +106,10 @@ fn a_changed_onnx_file_fails_the_hash_check() {
     std::fs::write(dir.path().join("model.onnx"), b"not a model at all").unwrap();
     let err = Bundle::load(dir.path()).unwrap_err();
     assert!(matches!(err, BundleError::HashMismatch { .. }), "{err}");
-    assert!(err.to_string().contains("restore the original file"), "{err}");
+    assert!(
+        err.to_string().contains("restore the original file"),
+        "{err}"
+    );
 }
 
 #[test]

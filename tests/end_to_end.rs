@@ -45,14 +45,21 @@ fn synth_is_deterministic_and_paired() {
     let b = tempfile::tempdir().unwrap();
     let fa = corpus(a.path(), 1, 5);
     let fb = corpus(b.path(), 1, 5);
-    assert_eq!(std::fs::read(&fa[0]).unwrap(), std::fs::read(&fb[0]).unwrap());
+    assert_eq!(
+        std::fs::read(&fa[0]).unwrap(),
+        std::fs::read(&fb[0]).unwrap()
+    );
     let rec = neurospeak::recording::load(&fa[0]).unwrap();
     assert_eq!(rec.eeg.channel_count, 16);
     assert_eq!(rec.eeg.sample_rate, 1024.0);
     let audio = rec.audio.expect("paired speech");
     assert_eq!(audio.sample_rate, 16000);
     let speech_s = audio.samples.len() as f64 / 16000.0;
-    assert!((rec.eeg.duration_s() - speech_s).abs() < 0.02, "{} vs {speech_s}", rec.eeg.duration_s());
+    assert!(
+        (rec.eeg.duration_s() - speech_s).abs() < 0.02,
+        "{} vs {speech_s}",
+        rec.eeg.duration_s()
+    );
     assert_eq!(rec.markers.len(), 3);
     assert!(b.path().join("participant.json").is_file());
 }
@@ -69,10 +76,19 @@ fn trained_decoders_beat_chance_and_replay_reports_accuracy() {
     cfg.mlp.hidden = vec![32];
     cfg.mlp.epochs = 8;
     let out = tempfile::tempdir().unwrap();
-    let summary = neurospeak::train::corpus::train_bundle(data.path(), &cfg, out.path(), "test", &mut |_| {})
-        .expect("training succeeds");
-    assert!(summary.ridge_pearson_r > 0.3, "ridge r {}", summary.ridge_pearson_r);
-    assert!(summary.decoder_pearson_r > 0.3, "mlp r {}", summary.decoder_pearson_r);
+    let summary =
+        neurospeak::train::corpus::train_bundle(data.path(), &cfg, out.path(), "test", &mut |_| {})
+            .expect("training succeeds");
+    assert!(
+        summary.ridge_pearson_r > 0.3,
+        "ridge r {}",
+        summary.ridge_pearson_r
+    );
+    assert!(
+        summary.decoder_pearson_r > 0.3,
+        "mlp r {}",
+        summary.decoder_pearson_r
+    );
     assert!(summary.parameters > 0);
 
     let bundle = Bundle::load(out.path()).expect("trained bundle loads");
@@ -83,7 +99,11 @@ fn trained_decoders_beat_chance_and_replay_reports_accuracy() {
         ..ReplayOptions::default()
     };
     let outcome = replay(&bundle, &rec, &options, &mut |_| {}).unwrap();
-    let acc = outcome.report.accuracy.clone().expect("paired speech gives accuracy");
+    let acc = outcome
+        .report
+        .accuracy
+        .clone()
+        .expect("paired speech gives accuracy");
     // Streaming replay through ONNX Runtime reproduces the held-out figure
     // computed in training with the plain-Rust forward pass.
     assert!(
@@ -95,7 +115,16 @@ fn trained_decoders_beat_chance_and_replay_reports_accuracy() {
     assert!(acc.mcd_db.is_finite() && acc.mcd_db > 0.0);
     assert!(wav.is_file());
     let report = serde_json::to_value(&outcome.report).unwrap();
-    for key in ["frames", "audio_seconds", "realtime_factor", "latency_ms", "accuracy", "faults", "memory", "model"] {
+    for key in [
+        "frames",
+        "audio_seconds",
+        "realtime_factor",
+        "latency_ms",
+        "accuracy",
+        "faults",
+        "memory",
+        "model",
+    ] {
         assert!(report.get(key).is_some(), "report lacks {key}");
     }
     assert!(report["latency_ms"]["compute"]["p99"].as_f64().unwrap() > 0.0);

@@ -18,7 +18,9 @@ fn recording(path: &Path, channels: usize, rate: f64, seconds: f64) -> Recording
             source_id: "test".into(),
             channel_labels: (0..channels).map(|c| format!("ch{c}")).collect(),
             sample_rate: rate,
-            samples: (0..n * channels).map(|i| ((i * 7919) % 101) as f32 - 50.0).collect(),
+            samples: (0..n * channels)
+                .map(|i| ((i * 7919) % 101) as f32 - 50.0)
+                .collect(),
             timestamps: (0..n).map(|i| i as f64 / rate).collect(),
             channel_count: channels,
         },
@@ -39,7 +41,17 @@ fn channel_count_mismatch_names_both_counts() {
         Err(e) => e,
         Ok(_) => panic!("replay accepted 6 channels for a 4-channel model"),
     };
-    assert!(matches!(err, ReplayError::Channels { expected: 4, found: 6, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            ReplayError::Channels {
+                expected: 4,
+                found: 6,
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[test]

@@ -21,7 +21,9 @@ pub enum BundleError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path}: the manifest is not valid: {message}; fix the YAML (see models/demo/neurospeak.yaml for a complete example)")]
+    #[error(
+        "{path}: the manifest is not valid: {message}; fix the YAML (see models/demo/neurospeak.yaml for a complete example)"
+    )]
     Syntax { path: PathBuf, message: String },
     #[error("{path}: field `{field}`: expected {expected}, found {found}; {fix}")]
     Field {

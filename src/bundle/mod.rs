@@ -144,8 +144,12 @@ pub fn vocoder_config(m: &Manifest) -> VocoderConfig {
 /// Writes `manifest` into `dir` (atomically, via a temporary file).
 pub fn write_manifest(dir: &Path, manifest: &Manifest) -> std::io::Result<()> {
     let text = serde_saphyr::to_string(manifest).map_err(std::io::Error::other)?;
-    let header = "# NeuroSpeak model bundle manifest. Field reference: README.md, \"Model bundle\".\n";
-    write_atomic(&dir.join(MANIFEST_FILE), format!("{header}{text}").as_bytes())
+    let header =
+        "# NeuroSpeak model bundle manifest. Field reference: README.md, \"Model bundle\".\n";
+    write_atomic(
+        &dir.join(MANIFEST_FILE),
+        format!("{header}{text}").as_bytes(),
+    )
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same directory,

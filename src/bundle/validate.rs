@@ -84,7 +84,10 @@ pub fn validate(m: &Manifest, path: &Path) -> Result<(), BundleError> {
         c.check(
             line.is_finite() && line > 0.0 && line < rate / 2.0,
             "features.line_frequency_hz",
-            format!("a frequency between 0 and {} Hz (50 or 60 in practice)", rate / 2.0),
+            format!(
+                "a frequency between 0 and {} Hz (50 or 60 in practice)",
+                rate / 2.0
+            ),
             line,
             "set the mains frequency of the lab, or remove the field for no notch",
         )?;
@@ -93,12 +96,15 @@ pub fn validate(m: &Manifest, path: &Path) -> Result<(), BundleError> {
     c.check(
         low > 0.0 && low < high && high < rate / 2.0,
         "features.band_hz",
-        format!("[low, high] with 0 < low < high < {} Hz (half the sample rate)", rate / 2.0),
+        format!(
+            "[low, high] with 0 < low < high < {} Hz (half the sample rate)",
+            rate / 2.0
+        ),
         format!("[{low}, {high}]"),
         "use a band such as [70, 170] for high gamma",
     )?;
     c.check(
-        f.filter_order >= 2 && f.filter_order <= 8 && f.filter_order % 2 == 0,
+        (2..=8).contains(&f.filter_order) && f.filter_order.is_multiple_of(2),
         "features.filter_order",
         "an even order from 2 to 8",
         f.filter_order,
@@ -132,11 +138,17 @@ pub fn validate(m: &Manifest, path: &Path) -> Result<(), BundleError> {
     let stats_ok = f.normalization.mean.len() == inp.channels
         && f.normalization.std.len() == inp.channels
         && f.normalization.mean.iter().all(|v| v.is_finite())
-        && f.normalization.std.iter().all(|v| v.is_finite() && *v > 0.0);
+        && f.normalization
+            .std
+            .iter()
+            .all(|v| v.is_finite() && *v > 0.0);
     c.check(
         stats_ok,
         "features.normalization",
-        format!("{} finite means and {} positive standard deviations", inp.channels, inp.channels),
+        format!(
+            "{} finite means and {} positive standard deviations",
+            inp.channels, inp.channels
+        ),
         format!(
             "{} means and {} standard deviations",
             f.normalization.mean.len(),
@@ -150,7 +162,11 @@ pub fn validate(m: &Manifest, path: &Path) -> Result<(), BundleError> {
     c.check(
         d.input_dim == inp.channels * stacked,
         "decoder.input_dim",
-        format!("{} (channels {} × stacked frames {stacked})", inp.channels * stacked, inp.channels),
+        format!(
+            "{} (channels {} × stacked frames {stacked})",
+            inp.channels * stacked,
+            inp.channels
+        ),
         d.input_dim,
         "the decoder input must match the front-end's output: fix the context or the model",
     )?;
@@ -195,7 +211,10 @@ pub fn validate(m: &Manifest, path: &Path) -> Result<(), BundleError> {
     c.check(
         v.hop_length as f64 == expected_hop,
         "vocoder.hop_length",
-        format!("{expected_hop} samples, the feature hop of {} ms at {} Hz", f.hop_ms, v.sample_rate_hz),
+        format!(
+            "{expected_hop} samples, the feature hop of {} ms at {} Hz",
+            f.hop_ms, v.sample_rate_hz
+        ),
         v.hop_length,
         "audio frames and EEG frames must advance together",
     )?;
@@ -203,7 +222,10 @@ pub fn validate(m: &Manifest, path: &Path) -> Result<(), BundleError> {
         v.win_length >= v.hop_length && v.n_fft >= v.win_length,
         "vocoder.win_length",
         "hop_length ≤ win_length ≤ n_fft",
-        format!("hop {} win {} n_fft {}", v.hop_length, v.win_length, v.n_fft),
+        format!(
+            "hop {} win {} n_fft {}",
+            v.hop_length, v.win_length, v.n_fft
+        ),
         "640 / 640 / 160 at 16 kHz is the shipped setting",
     )?;
     c.check(

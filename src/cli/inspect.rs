@@ -17,7 +17,10 @@ pub fn run(a: InspectArgs) -> anyhow::Result<()> {
         let m = &b.manifest;
         let plan = b.front_end_plan();
         println!("bundle     {} ({})", m.name, b.dir.display());
-        println!("input      {} channels at {} Hz", m.input.channels, m.input.sample_rate_hz);
+        println!(
+            "input      {} channels at {} Hz",
+            m.input.channels, m.input.sample_rate_hz
+        );
         println!(
             "features   {} {}–{} Hz, {} ms windows every {} ms, {} past / {} future frames (stride {}), {}",
             m.features.kind,
@@ -45,7 +48,10 @@ pub fn run(a: InspectArgs) -> anyhow::Result<()> {
             "vocoder    {} at {} Hz, {} mels, look-ahead {} frames",
             m.vocoder.kind, m.vocoder.sample_rate_hz, m.vocoder.n_mels, m.vocoder.lookahead_frames
         );
-        println!("front-end delay {:.1} ms", plan.algorithmic_delay_s() * 1000.0);
+        println!(
+            "front-end delay {:.1} ms",
+            plan.algorithmic_delay_s() * 1000.0
+        );
         println!("trained on {}", m.provenance.trained_on);
         for (k, v) in &m.provenance.metrics {
             println!("  {k} = {v:.4}");
@@ -57,10 +63,19 @@ pub fn run(a: InspectArgs) -> anyhow::Result<()> {
         println!("recording  {}", a.path.display());
         println!(
             "eeg        {:?} ({}) {} channels at {} Hz, {} samples, {:.2} s",
-            e.name, e.stream_type, e.channel_count, e.sample_rate, e.len(), e.duration_s()
+            e.name,
+            e.stream_type,
+            e.channel_count,
+            e.sample_rate,
+            e.len(),
+            e.duration_s()
         );
         match &rec.audio {
-            Some(au) => println!("audio      {} Hz, {:.2} s", au.sample_rate, au.samples.len() as f64 / au.sample_rate as f64),
+            Some(au) => println!(
+                "audio      {} Hz, {:.2} s",
+                au.sample_rate,
+                au.samples.len() as f64 / au.sample_rate as f64
+            ),
             None => println!("audio      none"),
         }
         println!("markers    {}", rec.markers.len());

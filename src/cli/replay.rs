@@ -31,7 +31,10 @@ pub struct ReplayArgs {
 
 fn fmt_latency(s: &Option<LatencyStats>) -> String {
     s.map_or("n/a".into(), |s| {
-        format!("p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms", s.p50, s.p99, s.max)
+        format!(
+            "p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+            s.p50, s.p99, s.max
+        )
     })
 }
 
@@ -54,11 +57,24 @@ pub fn run(a: ReplayArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
     }
     let r = &outcome.report;
     if let Some(path) = &a.report {
-        write_json(path, r).with_context(|| format!("cannot write the report {}", path.display()))?;
+        write_json(path, r)
+            .with_context(|| format!("cannot write the report {}", path.display()))?;
     }
-    println!("model      {} ({})", bundle.manifest.name, bundle.dir.display());
-    println!("recording  {} ({:.1} s, {} channels)", a.input.display(), rec.eeg.duration_s(), rec.eeg.channel_count);
-    println!("frames     {}  ({:.1} s of audio)", r.frames, r.audio_seconds);
+    println!(
+        "model      {} ({})",
+        bundle.manifest.name,
+        bundle.dir.display()
+    );
+    println!(
+        "recording  {} ({:.1} s, {} channels)",
+        a.input.display(),
+        rec.eeg.duration_s(),
+        rec.eeg.channel_count
+    );
+    println!(
+        "frames     {}  ({:.1} s of audio)",
+        r.frames, r.audio_seconds
+    );
     println!("speed      {:.1}× real time", r.realtime_factor);
     println!("compute    {}", fmt_latency(&r.latency_ms.compute));
     println!("decoder    {}", fmt_latency(&r.latency_ms.decoder));
@@ -71,7 +87,10 @@ pub fn run(a: ReplayArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
         None => println!("accuracy   n/a (the recording has no paired speech)"),
     }
     if r.faults.nonfinite_samples > 0 {
-        println!("faults     {} non-finite samples replaced", r.faults.nonfinite_samples);
+        println!(
+            "faults     {} non-finite samples replaced",
+            r.faults.nonfinite_samples
+        );
     }
     if let Some(p) = &a.out {
         println!("wav        {}", p.display());

@@ -1,9 +1,8 @@
 //! `neurospeak synth`: paired synthetic neural + speech recordings.
 
-use clap::Args;
 use crate::synth::{CorpusConfig, forward::ForwardConfig};
+use clap::Args;
 use std::path::PathBuf;
-
 
 #[derive(Args, Debug)]
 pub struct SynthArgs {
@@ -68,6 +67,10 @@ pub fn run(a: SynthArgs) -> anyhow::Result<()> {
     let files = crate::synth::generate(&cfg, &a.out, &mut |i, p| {
         eprintln!("synth: recording {i} → {}", p.display());
     })?;
-    println!("wrote {} recordings and participant.json to {}", files.len(), a.out.display());
+    println!(
+        "wrote {} recordings and participant.json to {}",
+        files.len(),
+        a.out.display()
+    );
     Ok(())
 }

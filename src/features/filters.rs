@@ -79,8 +79,14 @@ impl Biquad {
     pub fn gain_at(&self, freq: f64, rate: f64) -> f64 {
         let w = 2.0 * PI * freq / rate;
         let (c1, s1, c2, s2) = (w.cos(), w.sin(), (2.0 * w).cos(), (2.0 * w).sin());
-        let num = (self.b0 + self.b1 * c1 + self.b2 * c2, -(self.b1 * s1 + self.b2 * s2));
-        let den = (1.0 + self.a1 * c1 + self.a2 * c2, -(self.a1 * s1 + self.a2 * s2));
+        let num = (
+            self.b0 + self.b1 * c1 + self.b2 * c2,
+            -(self.b1 * s1 + self.b2 * s2),
+        );
+        let den = (
+            1.0 + self.a1 * c1 + self.a2 * c2,
+            -(self.a1 * s1 + self.a2 * s2),
+        );
         (num.0.hypot(num.1)) / (den.0.hypot(den.1))
     }
 }
@@ -141,7 +147,10 @@ impl Cascade {
 
     /// The magnitude response of the whole cascade at `freq` Hz.
     pub fn gain_at(&self, freq: f64, rate: f64) -> f64 {
-        self.sections.iter().map(|s| s.gain_at(freq, rate)).product()
+        self.sections
+            .iter()
+            .map(|s| s.gain_at(freq, rate))
+            .product()
     }
 
     /// The number of second-order sections.

@@ -169,7 +169,11 @@ impl FeatureExtractor {
             mean += v as f64;
         }
         mean /= ch as f64;
-        let reference = if self.plan.common_average_reference { mean } else { 0.0 };
+        let reference = if self.plan.common_average_reference {
+            mean
+        } else {
+            0.0
+        };
         let base = self.window_pos * ch;
         let recompute = self.window_pos == 0;
         for c in 0..ch {
@@ -283,7 +287,9 @@ mod tests {
         let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
         (0..n)
             .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 ((s >> 33) as f32 / (1u64 << 31) as f32) - 0.5
             })
             .collect()
@@ -319,7 +325,10 @@ mod tests {
         // Doubling amplitude adds ln 4 to log power.
         assert!((g2 - g1 - 4f32.ln()).abs() < 0.05, "{g1} {g2}");
         assert!(low < g1 - 8.0, "10 Hz leaks: {low} vs {g1}");
-        assert!(line < g1 - 4.0, "the 100 Hz line harmonic leaks: {line} vs {g1}");
+        assert!(
+            line < g1 - 4.0,
+            "the 100 Hz line harmonic leaks: {line} vs {g1}"
+        );
     }
 
     #[test]

@@ -75,7 +75,8 @@ impl Engine {
         let plan = bundle.front_end_plan();
         let decoder = Decoder::load(&bundle.model_path, options)?;
         let m = &bundle.manifest;
-        if decoder.input_dim() != m.decoder.input_dim || decoder.output_dim() != m.decoder.output_dim
+        if decoder.input_dim() != m.decoder.input_dim
+            || decoder.output_dim() != m.decoder.output_dim
         {
             return Err(EngineError::Shape {
                 model: bundle.model_path.display().to_string(),

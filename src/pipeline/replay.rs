@@ -130,7 +130,9 @@ pub fn replay(
         }
         let arrival = Instant::now();
         for i in pos..end {
-            if let Some(frame) = engine.push_sample(&rec.eeg.samples[i * ch..(i + 1) * ch], arrival)? {
+            if let Some(frame) =
+                engine.push_sample(&rec.eeg.samples[i * ch..(i + 1) * ch], arrival)?
+            {
                 log_mel.extend_from_slice(frame.log_mel);
                 audio.extend_from_slice(frame.audio);
             }
@@ -162,7 +164,12 @@ pub fn replay(
     let signal_s = n as f64 / rate;
     let report = RunReport {
         schema: SCHEMA,
-        command: if options.realtime { "replay --realtime" } else { "replay" }.to_string(),
+        command: if options.realtime {
+            "replay --realtime"
+        } else {
+            "replay"
+        }
+        .to_string(),
         model: ModelReport {
             name: m.name.clone(),
             path: bundle.dir.display().to_string(),
@@ -173,7 +180,9 @@ pub fn replay(
         audio_seconds: audio.len() as f64 / m.vocoder.sample_rate_hz as f64,
         wall_seconds: wall,
         realtime_factor: signal_s / wall.max(1e-9),
-        latency_ms: engine.latency().report(engine.algorithmic_latency_s() * 1000.0),
+        latency_ms: engine
+            .latency()
+            .report(engine.algorithmic_latency_s() * 1000.0),
         accuracy,
         faults: FaultReport {
             nonfinite_samples: engine.nonfinite_samples(),

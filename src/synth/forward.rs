@@ -82,7 +82,7 @@ pub struct Participant {
 impl Participant {
     /// Draws a participant from `seed`.
     pub fn new(seed: u64, config: ForwardConfig, n_mels: usize) -> Self {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_0f_9a27);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x005e_ed0f_9a27);
         let ch = config.channels;
         let n_responsive = ((ch as f64) * config.responsive_fraction).round() as usize;
         let mut order: Vec<usize> = (0..ch).collect();
@@ -116,9 +116,8 @@ impl Participant {
                 }
             })
             .collect();
-        let mut draw = |lo: f32, hi: f32| -> Vec<f32> {
-            (0..ch).map(|_| rng.random_range(lo..hi)).collect()
-        };
+        let mut draw =
+            |lo: f32, hi: f32| -> Vec<f32> { (0..ch).map(|_| rng.random_range(lo..hi)).collect() };
         Self {
             seed,
             background_uv: draw(20.0, 40.0),
@@ -150,7 +149,9 @@ impl Participant {
         let common = pink_noise(n, &mut rng, rate);
 
         for c in 0..ch {
-            let mut crng = ChaCha8Rng::seed_from_u64(recording_seed ^ (c as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+            let mut crng = ChaCha8Rng::seed_from_u64(
+                recording_seed ^ (c as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+            );
             let envelope = match self.responses.iter().find(|r| r.channel == c) {
                 Some(r) => speech_envelope(r, &drive, n_mels, n_frames),
                 None => vec![0.0; n_frames],
@@ -175,10 +176,14 @@ impl Participant {
                 let carrier = hg_filter.process(white.sample(&mut crng) as f64);
                 let hg = hg_scale * carrier * (1.0 + speech + other) as f64;
                 let alpha_gate = (lerp(&alpha_env) - 0.3).max(0.0) as f64 * 2.0;
-                let alpha = self.alpha_uv[c] as f64 * alpha_gate * (std::f64::consts::TAU * alpha_freq * t).sin();
+                let alpha = self.alpha_uv[c] as f64
+                    * alpha_gate
+                    * (std::f64::consts::TAU * alpha_freq * t).sin();
                 let line_arg = std::f64::consts::TAU * cfg.line_frequency * t + line_phase;
                 let line = self.line_uv[c] as f64
-                    * (line_arg.sin() + 0.3 * (2.0 * line_arg).sin() + 0.15 * (3.0 * line_arg).sin());
+                    * (line_arg.sin()
+                        + 0.3 * (2.0 * line_arg).sin()
+                        + 0.15 * (3.0 * line_arg).sin());
                 let noise = cfg.noise * 8.0 * sensor.process(white.sample(&mut crng) as f64);
                 out[i * ch + c] = (self.background_uv[c] as f64 * pink[i]
                     + 15.0 * common[i]
@@ -218,7 +223,11 @@ fn speech_envelope(r: &ChannelResponse, drive: &[f32], n_mels: usize, n_frames: 
         let src = k + r.lead_frames;
         let d = if src < n_frames {
             let frame = &drive[src * n_mels..(src + 1) * n_mels];
-            frame.iter().zip(&r.weights).map(|(x, w)| x * w).sum::<f32>()
+            frame
+                .iter()
+                .zip(&r.weights)
+                .map(|(x, w)| x * w)
+                .sum::<f32>()
         } else {
             -2.0
         };
@@ -322,7 +331,11 @@ mod tests {
         let b = Participant::new(3, ForwardConfig::default(), 40);
         assert_eq!(a.responses.len(), 32);
         assert_eq!(a.responses[0].weights, b.responses[0].weights);
-        assert!(a.responses.iter().all(|r| (5..=20).contains(&r.lead_frames)));
+        assert!(
+            a.responses
+                .iter()
+                .all(|r| (5..=20).contains(&r.lead_frames))
+        );
         let other = Participant::new(4, ForwardConfig::default(), 40);
         assert_ne!(a.responses[0].weights, other.responses[0].weights);
     }

@@ -70,7 +70,10 @@ pub enum SynthError {
 /// Where speech comes from: a fixed pool of utterances, or flite on demand.
 enum SpeechPool {
     Files(Vec<Utterance>),
-    Flite { voices: Vec<String>, scratch: PathBuf },
+    Flite {
+        voices: Vec<String>,
+        scratch: PathBuf,
+    },
 }
 
 impl SpeechPool {
@@ -165,7 +168,11 @@ pub fn make_recording(
             timestamp: t0 + audio.len() as f64 / rate as f64,
             text: u.text.clone(),
         });
-        let peak = u.samples.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6);
+        let peak = u
+            .samples
+            .iter()
+            .fold(0.0f32, |m, v| m.max(v.abs()))
+            .max(1e-6);
         audio.extend(u.samples.iter().map(|v| v / peak * 0.8));
         let pause = (rng.random_range(0.4..1.2) * rate as f64) as usize;
         audio.extend(std::iter::repeat_n(0.0, pause));

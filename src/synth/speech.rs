@@ -31,7 +31,9 @@ pub enum SpeechError {
          `sox IN.wav -r 16000 OUT.wav`"
     )]
     WrongRate { path: PathBuf, found: u32 },
-    #[error("no WAV files found in {0}; pass a directory holding .wav files or the files themselves")]
+    #[error(
+        "no WAV files found in {0}; pass a directory holding .wav files or the files themselves"
+    )]
     NoWavFiles(PathBuf),
 }
 
@@ -41,8 +43,8 @@ pub fn read_wav(path: &Path) -> Result<Vec<f32>, SpeechError> {
         path: path.to_path_buf(),
         message,
     };
-    let mut reader =
-        hound::WavReader::open(path).map_err(|e| wav_err(format!("not a readable WAV file: {e}")))?;
+    let mut reader = hound::WavReader::open(path)
+        .map_err(|e| wav_err(format!("not a readable WAV file: {e}")))?;
     let spec = reader.spec();
     if spec.sample_rate != SPEECH_RATE {
         return Err(SpeechError::WrongRate {
@@ -115,7 +117,9 @@ pub fn render_flite(text: &str, voice: &str, scratch: &Path) -> Result<Vec<f32>,
         .arg(&out)
         .output();
     let output = match status {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(SpeechError::FliteMissing),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(SpeechError::FliteMissing);
+        }
         Err(e) => {
             return Err(SpeechError::FliteFailed {
                 voice: voice.into(),
@@ -136,6 +140,7 @@ pub fn render_flite(text: &str, voice: &str, scratch: &Path) -> Result<Vec<f32>,
 }
 
 fn fxhash(s: &str) -> u64 {
-    s.bytes()
-        .fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3))
+    s.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100000001b3)
+    })
 }

@@ -33,13 +33,18 @@ pub struct TrainSummary {
 /// Lists the recordings of a data directory (XDF, EDF, BDF), sorted by name.
 pub fn list_recordings(dir: &Path) -> Result<Vec<PathBuf>, String> {
     let entries = std::fs::read_dir(dir).map_err(|e| {
-        format!("{}: cannot list the data directory: {e}; pass a directory of recordings", dir.display())
+        format!(
+            "{}: cannot list the data directory: {e}; pass a directory of recordings",
+            dir.display()
+        )
     })?;
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
             p.extension().is_some_and(|x| {
-                ["xdf", "edf", "bdf"].iter().any(|k| x.eq_ignore_ascii_case(k))
+                ["xdf", "edf", "bdf"]
+                    .iter()
+                    .any(|k| x.eq_ignore_ascii_case(k))
             })
         })
         .collect();
@@ -232,7 +237,9 @@ pub fn train_bundle(
     }
     let first = &recs[0];
     for r in &recs[1..] {
-        if r.eeg.channel_count != first.eeg.channel_count || r.eeg.sample_rate != first.eeg.sample_rate {
+        if r.eeg.channel_count != first.eeg.channel_count
+            || r.eeg.sample_rate != first.eeg.sample_rate
+        {
             return Err(format!(
                 "{}: {} channels at {} Hz, but {} has {} at {} Hz; a model is trained on one montage",
                 r.path.display(),
@@ -270,7 +277,9 @@ pub fn train_bundle(
 
     let (ridge, lambda) = select_ridge(&train, &val, &cfg.ridge.lambdas);
     let (ridge_r, ridge_mcd) = evaluate(std::slice::from_ref(&ridge), &test_ds);
-    log(&format!("ridge (λ = {lambda}): held-out Pearson r {ridge_r:.3}, MCD {ridge_mcd:.2} dB"));
+    log(&format!(
+        "ridge (λ = {lambda}): held-out Pearson r {ridge_r:.3}, MCD {ridge_mcd:.2} dB"
+    ));
 
     let layers = if cfg.decoder == "ridge" {
         vec![ridge]
@@ -301,12 +310,18 @@ pub fn train_bundle(
         layers
     };
     let (r, mcd) = evaluate(&layers, &test_ds);
-    log(&format!("{}: held-out Pearson r {r:.3}, MCD {mcd:.2} dB", cfg.decoder));
+    log(&format!(
+        "{}: held-out Pearson r {r:.3}, MCD {mcd:.2} dB",
+        cfg.decoder
+    ));
 
     let model_path = out_dir.join(&manifest.decoder.file);
     let metadata = vec![
         ("neurospeak.decoder".to_string(), cfg.decoder.clone()),
-        ("neurospeak.trained_on".to_string(), data_dir.display().to_string()),
+        (
+            "neurospeak.trained_on".to_string(),
+            data_dir.display().to_string(),
+        ),
     ];
     let parameters = write_model(out_dir, &manifest, &layers, &metadata)?;
     let summary = TrainSummary {
@@ -377,7 +392,12 @@ pub fn write_model(
 }
 
 /// Records the model's hash in the manifest and writes the manifest.
-pub fn finish_bundle(out_dir: &Path, manifest: &mut Manifest, model_path: &Path) -> Result<(), String> {
-    manifest.provenance.sha256 = sha256_file(model_path).map_err(|e| format!("{}: {e}", model_path.display()))?;
+pub fn finish_bundle(
+    out_dir: &Path,
+    manifest: &mut Manifest,
+    model_path: &Path,
+) -> Result<(), String> {
+    manifest.provenance.sha256 =
+        sha256_file(model_path).map_err(|e| format!("{}: {e}", model_path.display()))?;
     write_manifest(out_dir, manifest).map_err(|e| format!("{}: {e}", out_dir.display()))
 }

@@ -43,7 +43,9 @@ pub fn tiny_bundle(dir: &Path, channels: usize, rate: f64) -> Manifest {
     let dims = [manifest.decoder.input_dim, 16, manifest.decoder.output_dim];
     let mut seed = 12345u64;
     let mut next = move || {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((seed >> 33) as f32 / (1u64 << 31) as f32 - 0.5) * 0.2
     };
     let layers: Vec<DenseLayer> = dims
@@ -54,7 +56,11 @@ pub fn tiny_bundle(dir: &Path, channels: usize, rate: f64) -> Manifest {
             out_dim: d[1],
             weight: (0..d[0] * d[1]).map(|_| next()).collect(),
             bias: (0..d[1]).map(|_| next() - 6.0 * (i as f32)).collect(),
-            activation: if i == 0 { Activation::Relu } else { Activation::None },
+            activation: if i == 0 {
+                Activation::Relu
+            } else {
+                Activation::None
+            },
         })
         .collect();
     write_model(dir, &manifest, &layers, &[]).expect("model written");
