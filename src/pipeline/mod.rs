@@ -1,5 +1,5 @@
 //! The pipeline: the [`engine`] that turns EEG samples into speech frame by
-//! frame, its latency histograms, and the drivers that feed it ([`replay`];
+//! frame, its latency histograms, and the drivers that feed it ([`mod@replay`];
 //! live sessions come next).
 
 pub mod accuracy;
