@@ -54,7 +54,9 @@ fn push_sample_allocates_nothing_after_build() {
     common::tiny_bundle(dir.path(), 8, 1024.0);
     let bundle = Bundle::load(dir.path()).unwrap();
     let mut engine = Engine::build(&bundle, &DecoderOptions::default()).unwrap();
-    let samples: Vec<f32> = (0..8 * 2048).map(|i| ((i * 31) % 17) as f32 - 8.0).collect();
+    let samples: Vec<f32> = (0..8 * 2048)
+        .map(|i| ((i * 31) % 17) as f32 - 8.0)
+        .collect();
     let mut frames = 0u64;
     let mut audio_energy = 0.0f64;
 
@@ -69,5 +71,9 @@ fn push_sample_allocates_nothing_after_build() {
 
     assert_eq!(frames, 200);
     assert!(audio_energy > 0.0, "the engine produced only silence");
-    assert_eq!(ALLOCATIONS.with(Cell::get), 0, "allocations in the hot loop");
+    assert_eq!(
+        ALLOCATIONS.with(Cell::get),
+        0,
+        "allocations in the hot loop"
+    );
 }

@@ -117,3 +117,31 @@ fn replay_of_a_matching_recording_writes_wav_and_counts_frames() {
     assert_eq!(reader.spec().sample_rate, 16000);
     assert_eq!(reader.len() as usize, 200 * 160);
 }
+
+#[test]
+fn realtime_replay_is_paced_by_the_recording_clock() {
+    if !common::onnxruntime() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    common::tiny_bundle(dir.path(), 4, 1024.0);
+    let bundle = Bundle::load(dir.path()).unwrap();
+    let rec = recording(&dir.path().join("r.xdf"), 4, 1024.0, 0.5);
+    let options = ReplayOptions {
+        realtime: true,
+        ..ReplayOptions::default()
+    };
+    let out = replay(&bundle, &rec, &options, &mut |_| {}).unwrap();
+    // Paced: it cannot finish before the signal's own duration has passed.
+    assert!(
+        out.report.wall_seconds >= 0.49,
+        "{}",
+        out.report.wall_seconds
+    );
+    assert!(
+        out.report.realtime_factor <= 1.02,
+        "{}",
+        out.report.realtime_factor
+    );
+    assert_eq!(out.report.frames, 50);
+}

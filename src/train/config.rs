@@ -75,7 +75,8 @@ impl TrainConfig {
                 path.display()
             ));
         }
-        if cfg.ridge.lambdas.is_empty() || cfg.ridge.lambdas.iter().any(|l| l.is_nan() || *l <= 0.0) {
+        if cfg.ridge.lambdas.is_empty() || cfg.ridge.lambdas.iter().any(|l| l.is_nan() || *l <= 0.0)
+        {
             return Err(format!(
                 "{}: field `ridge.lambdas`: expected one or more positive values, found {:?}",
                 path.display(),

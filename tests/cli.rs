@@ -1,0 +1,129 @@
+//! The binary as a user runs it: the main job's replay on the shipped demo
+//! model, `inspect`, and clear errors with a failing exit code on bad input.
+
+mod common;
+
+use std::process::Command;
+
+fn neurospeak() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_neurospeak"));
+    c.current_dir(common::root());
+    c
+}
+
+#[test]
+fn inspect_summarises_the_demo_bundle() {
+    let out = neurospeak()
+        .args(["inspect", "models/demo"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("64 channels at 1024 Hz"), "{text}");
+    assert!(text.contains("1812520 parameters"), "{text}");
+    assert!(text.contains("ridge_heldout_pearson_r"), "{text}");
+}
+
+#[test]
+fn replay_of_a_file_that_is_not_a_recording_fails_clearly() {
+    if !common::onnxruntime() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bogus = dir.path().join("notes.xdf");
+    std::fs::write(&bogus, "these are my notes, not EEG").unwrap();
+    let report = dir.path().join("r.json");
+    let out = neurospeak()
+        .args(["replay", "--model", "models/demo", "--input"])
+        .arg(&bogus)
+        .arg("--report")
+        .arg(&report)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("error:") && err.contains("XDF"), "{err}");
+    assert!(!report.exists(), "a failed run wrote a report");
+}
+
+#[test]
+fn replay_of_a_missing_model_names_the_fix() {
+    let out = neurospeak()
+        .args(["replay", "--model", "models/nope", "--input", "x.xdf"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("not a model bundle") || err.contains("ONNX Runtime"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_main_job_decodes_a_held_out_recording_with_the_demo_model() {
+    if !common::onnxruntime() {
+        return;
+    }
+    if Command::new("flite").arg("--version").output().is_err() {
+        eprintln!("SKIPPED: flite is not installed; run scripts/setup.sh");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // The demo participant (seed 7), a recording index the model never saw,
+    // shorter than the demo's so the test stays quick.
+    let status = neurospeak()
+        .args([
+            "synth",
+            "--seed",
+            "7",
+            "--recordings",
+            "1",
+            "--first-index",
+            "31",
+            "--utterances",
+            "3",
+            "--out",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let (wav, report) = (dir.path().join("d.wav"), dir.path().join("r.json"));
+    let out = neurospeak()
+        .args(["replay", "--model", "models/demo", "--input"])
+        .arg(dir.path().join("rec_031.xdf"))
+        .arg("--out")
+        .arg(&wav)
+        .arg("--report")
+        .arg(&report)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("Pearson r") && text.contains("real time"),
+        "{text}"
+    );
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(r["schema"], "neurospeak.report/1");
+    let pearson = r["accuracy"]["pearson_r"].as_f64().unwrap();
+    assert!(
+        pearson > 0.6,
+        "the demo model decodes its participant poorly: r = {pearson}"
+    );
+    assert!(r["frames"].as_u64().unwrap() > 300);
+    assert!(hound::WavReader::open(&wav).unwrap().len() > 16000);
+}
