@@ -7,6 +7,7 @@
 //! the model [`bundle`] contract, the [`synth`]etic corpus, [`train`]ing and
 //! the [`onnx`] graph writer. See ARCHITECTURE.md for the map and invariants.
 
+pub mod benchmark;
 pub mod bundle;
 pub mod cli;
 pub mod decoder;

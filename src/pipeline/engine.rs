@@ -155,6 +155,17 @@ impl Engine {
         }))
     }
 
+    /// Starts a new stream (the next recording, or after a reconnect): the
+    /// front-end and vocoder forget the old signal; the histograms keep
+    /// accumulating. Allocates the front-end anew, so call it between
+    /// streams, never inside one.
+    pub fn restart(&mut self) {
+        let plan = self.front.plan().clone();
+        self.front = FeatureExtractor::new(&plan);
+        self.vocoder.reset();
+        self.frames = 0;
+    }
+
     /// Frames produced so far.
     pub fn frames(&self) -> u64 {
         self.frames

@@ -1,0 +1,324 @@
+//! `neurospeak benchmark`: is a model fit for a live session? Time per frame
+//! (decoder alone and the whole pipeline), memory, throughput with 1..N
+//! workers, and accuracy against the original model and against the truth,
+//! every figure for candidate and reference measured side by side in one run.
+
+pub mod measure;
+pub mod plots;
+pub mod scaling;
+
+use crate::bundle::Bundle;
+use crate::decoder::DecoderOptions;
+use crate::metrics::mean_bin_pearson;
+use crate::pipeline::accuracy::{compare, true_log_mel};
+use crate::pipeline::replay::check_compatible;
+use crate::recording::Recording;
+use crate::report::{FaultReport, MemoryReport, ModelReport, RunReport, SCHEMA, peak_rss_mb};
+use measure::Subject;
+use scaling::ScalingPoint;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// What to benchmark and how.
+pub struct BenchmarkPlan {
+    pub candidate: Bundle,
+    pub reference: Option<Bundle>,
+    pub recordings: Vec<Recording>,
+    pub max_workers: usize,
+    pub pin: bool,
+    pub data_dir: PathBuf,
+}
+
+/// One model's figures.
+#[derive(Clone, Debug, Serialize)]
+pub struct ModelBenchmark {
+    #[serde(flatten)]
+    pub run: RunReport,
+    /// Resident memory the ONNX Runtime session and engine added at load, MiB.
+    pub session_rss_mb: f64,
+    pub frames_per_second: f64,
+    pub scaling: Vec<ScalingPoint>,
+}
+
+/// Candidate against reference.
+#[derive(Clone, Debug, Serialize)]
+pub struct Comparison {
+    /// Reference decoder p50 ÷ candidate decoder p50.
+    pub decoder_speedup_p50: f64,
+    /// Reference whole-frame p50 ÷ candidate whole-frame p50.
+    pub pipeline_speedup_p50: f64,
+    /// Candidate model bytes ÷ reference model bytes.
+    pub size_ratio: f64,
+    /// Pearson r of the candidate's decoder outputs against the reference's.
+    pub output_pearson_r: f64,
+    /// Largest absolute difference between their outputs.
+    pub output_max_abs_error: f64,
+    /// Candidate − reference, decoded vs truth; absent without paired speech.
+    pub pearson_r_delta: Option<f64>,
+}
+
+/// Word error rate, when a recogniser is available.
+#[derive(Clone, Debug, Serialize)]
+pub struct WerReport {
+    pub skipped: bool,
+    pub reason: String,
+}
+
+/// The whole benchmark report (`--json`).
+#[derive(Clone, Debug, Serialize)]
+pub struct BenchmarkReport {
+    pub schema: &'static str,
+    pub data_dir: String,
+    pub recordings: usize,
+    pub signal_seconds: f64,
+    pub candidate: ModelBenchmark,
+    pub reference: Option<ModelBenchmark>,
+    pub comparison: Option<Comparison>,
+    pub wer: WerReport,
+    pub plots: Vec<String>,
+}
+
+/// Errors before anything is measured.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchmarkError {
+    #[error(
+        "the reference {reference} maps {ref_in} inputs to {ref_out} outputs but the candidate {candidate} maps \
+         {cand_in} to {cand_out}; a reference must decode the same features into the same outputs \
+         (pass the model the candidate was optimized from)"
+    )]
+    ReferenceMismatch {
+        reference: PathBuf,
+        candidate: PathBuf,
+        ref_in: usize,
+        ref_out: usize,
+        cand_in: usize,
+        cand_out: usize,
+    },
+    #[error(transparent)]
+    Replay(#[from] crate::pipeline::ReplayError),
+    #[error(transparent)]
+    Engine(#[from] crate::pipeline::EngineError),
+    #[error(transparent)]
+    Decoder(#[from] crate::decoder::DecoderError),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl BenchmarkPlan {
+    /// Checks that every recording fits every model and the models fit each other.
+    pub fn check(&self) -> Result<(), BenchmarkError> {
+        if let Some(r) = &self.reference {
+            let (c, rm) = (&self.candidate.manifest, &r.manifest);
+            if c.decoder.input_dim != rm.decoder.input_dim || c.decoder.output_dim != rm.decoder.output_dim {
+                return Err(BenchmarkError::ReferenceMismatch {
+                    reference: r.dir.clone(),
+                    candidate: self.candidate.dir.clone(),
+                    ref_in: rm.decoder.input_dim,
+                    ref_out: rm.decoder.output_dim,
+                    cand_in: c.decoder.input_dim,
+                    cand_out: c.decoder.output_dim,
+                });
+            }
+        }
+        for rec in &self.recordings {
+            check_compatible(&self.candidate, rec)?;
+            if let Some(r) = &self.reference {
+                check_compatible(r, rec)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn model_report(subject: &Subject, recordings: &[Recording], busy_s: f64, signal_s: f64) -> RunReport {
+    let m = &subject.bundle.manifest;
+    let mel = subject.bundle.vocoder_config().mel;
+    let (mut truth, mut decoded) = (Vec::new(), Vec::new());
+    for (rec, dec) in recordings.iter().zip(&subject.decoded) {
+        if let Some(t) = true_log_mel(rec, &mel) {
+            let frames = (t.len().min(dec.len())) / m.vocoder.n_mels;
+            truth.extend_from_slice(&t[..frames * m.vocoder.n_mels]);
+            decoded.extend_from_slice(&dec[..frames * m.vocoder.n_mels]);
+        }
+    }
+    let accuracy = (!truth.is_empty())
+        .then(|| compare(&truth, &decoded, m.vocoder.n_mels, "log-mel of the speech paired with each recording"));
+    RunReport {
+        schema: SCHEMA,
+        command: "benchmark".into(),
+        model: ModelReport {
+            name: m.name.clone(),
+            path: subject.bundle.dir.display().to_string(),
+            sha256: subject.bundle.sha256().to_string(),
+        },
+        input: format!("{} recordings", recordings.len()),
+        frames: subject.frames,
+        audio_seconds: subject.frames as f64 * m.vocoder.hop_length as f64 / m.vocoder.sample_rate_hz as f64,
+        wall_seconds: busy_s,
+        realtime_factor: signal_s / busy_s.max(1e-9),
+        latency_ms: subject
+            .engine
+            .latency()
+            .report(subject.engine.algorithmic_latency_s() * 1000.0),
+        accuracy,
+        faults: FaultReport {
+            nonfinite_samples: subject.engine.nonfinite_samples(),
+            ..FaultReport::default()
+        },
+        memory: MemoryReport {
+            peak_rss_mb: peak_rss_mb(),
+            model_bytes: subject.bundle.model_bytes,
+        },
+        outputs: BTreeMap::new(),
+    }
+}
+
+/// Which stretch of a recording to draw: the 4 s with the most speech energy.
+fn loudest_stretch(truth: &[f32], n_mels: usize, frames: usize) -> usize {
+    let n = truth.len() / n_mels;
+    if n <= frames {
+        return 0;
+    }
+    let energy: Vec<f32> = truth.chunks_exact(n_mels).map(|f| f.iter().sum()).collect();
+    let mut best = (f32::MIN, 0);
+    let mut sum: f32 = energy[..frames].iter().sum();
+    for start in 0..=n - frames {
+        if start > 0 {
+            sum += energy[start + frames - 1] - energy[start - 1];
+        }
+        if sum > best.0 {
+            best = (sum, start);
+        }
+    }
+    best.1
+}
+
+/// Runs the benchmark. `progress` gets (stage, units done, units total).
+pub fn run(
+    plan: BenchmarkPlan,
+    plots_dir: Option<&Path>,
+    progress: &mut dyn FnMut(&str, u64, u64),
+) -> Result<BenchmarkReport, BenchmarkError> {
+    plan.check()?;
+    if plan.pin
+        && let Some(core) = core_affinity::get_core_ids().and_then(|c| c.first().copied())
+    {
+        core_affinity::set_for_current(core);
+    }
+    let options = DecoderOptions::default();
+    let mut subjects = vec![Subject::new(plan.candidate.clone(), &options)?];
+    if let Some(r) = &plan.reference {
+        subjects.push(Subject::new(r.clone(), &options)?);
+    }
+    let total: u64 = plan.recordings.iter().map(|r| r.eeg.len() as u64).sum();
+    let mut done = 0u64;
+    measure::side_by_side(&mut subjects, &plan.recordings, &mut |n| {
+        done += n;
+        progress("side by side", done.min(total), total);
+    })?;
+    let signal_s: f64 = plan.recordings.iter().map(|r| r.eeg.duration_s()).sum();
+
+    let mut benches = Vec::new();
+    for (i, s) in subjects.iter().enumerate() {
+        progress("scaling", i as u64, subjects.len() as u64);
+        let points = scaling::scaling(&s.bundle, &plan.recordings, plan.max_workers, plan.pin)
+            .map_err(BenchmarkError::Other)?;
+        let busy = s.busy.as_secs_f64();
+        benches.push(ModelBenchmark {
+            run: model_report(s, &plan.recordings, busy, signal_s),
+            session_rss_mb: s.session_rss_mb,
+            frames_per_second: s.frames as f64 / busy.max(1e-9),
+            scaling: points,
+        });
+    }
+    progress("scaling", subjects.len() as u64, subjects.len() as u64);
+
+    let comparison = (subjects.len() == 2).then(|| {
+        let (c, r) = (&benches[0].run, &benches[1].run);
+        let p50 = |s: &Option<crate::report::LatencyStats>| s.map_or(f64::NAN, |s| s.p50);
+        let cand: Vec<f32> = subjects[0].decoded.concat();
+        let refr: Vec<f32> = subjects[1].decoded.concat();
+        let n_mels = subjects[0].bundle.manifest.vocoder.n_mels;
+        let max_err = cand
+            .iter()
+            .zip(&refr)
+            .map(|(a, b)| (a - b).abs() as f64)
+            .fold(0.0, f64::max);
+        Comparison {
+            decoder_speedup_p50: p50(&r.latency_ms.decoder) / p50(&c.latency_ms.decoder),
+            pipeline_speedup_p50: p50(&r.latency_ms.compute) / p50(&c.latency_ms.compute),
+            size_ratio: c.memory.model_bytes as f64 / r.memory.model_bytes.max(1) as f64,
+            output_pearson_r: mean_bin_pearson(&refr, &cand, n_mels),
+            output_max_abs_error: max_err,
+            pearson_r_delta: match (&c.accuracy, &r.accuracy) {
+                (Some(a), Some(b)) => Some(a.pearson_r - b.pearson_r),
+                _ => None,
+            },
+        }
+    });
+
+    let mut plots = Vec::new();
+    if let Some(dir) = plots_dir {
+        std::fs::create_dir_all(dir).map_err(|e| BenchmarkError::Other(format!("{}: {e}", dir.display())))?;
+        let labels = ["candidate", "reference"];
+        let hists: Vec<(&str, &crate::pipeline::latency::StageHistograms)> = subjects
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (labels[i], s.engine.latency()))
+            .collect();
+        let mut svgs = plots::latency(dir, &hists).map_err(BenchmarkError::Other)?;
+        let scaling_path = dir.join("scaling.svg");
+        let pts: Vec<(&str, &[ScalingPoint])> =
+            benches.iter().enumerate().map(|(i, b)| (labels[i], b.scaling.as_slice())).collect();
+        plots::scaling(&scaling_path, &pts).map_err(BenchmarkError::Other)?;
+        svgs.push(scaling_path);
+        let m = &subjects[0].bundle.manifest;
+        let n_mels = m.vocoder.n_mels;
+        let mel = subjects[0].bundle.vocoder_config().mel;
+        for (k, rec) in plan.recordings.iter().enumerate() {
+            let Some(truth) = true_log_mel(rec, &mel) else { continue };
+            let frames = 400;
+            let start = loudest_stretch(&truth, n_mels, frames);
+            let cut = |v: &[f32]| -> Vec<f32> {
+                let end = ((start + frames) * n_mels).min(v.len());
+                v[(start * n_mels).min(end)..end].to_vec()
+            };
+            let mut panels = vec![("truth (paired speech)".to_string(), cut(&truth))];
+            if subjects.len() == 2 {
+                panels.push(("reference".into(), cut(&subjects[1].decoded[k])));
+            }
+            panels.push(("candidate".into(), cut(&subjects[0].decoded[k])));
+            let name = rec.path.file_stem().map_or("recording".into(), |s| s.to_string_lossy().into_owned());
+            let path = dir.join(format!("spectrogram_{name}.svg"));
+            let refs: Vec<(&str, &[f32])> = panels.iter().map(|(l, v)| (l.as_str(), v.as_slice())).collect();
+            let title = format!("{name}: log-mel, {:.1}–{:.1} s", start as f64 / 100.0, (start + frames) as f64 / 100.0);
+            plots::spectrograms(&path, &title, &refs, n_mels, (m.decoder.output_range[0].max(-12.0), 8.0))
+                .map_err(BenchmarkError::Other)?;
+            svgs.push(path);
+        }
+        for svg in svgs {
+            let png = plots::to_png(&svg).map_err(BenchmarkError::Other)?;
+            plots.push(svg.display().to_string());
+            plots.push(png.display().to_string());
+        }
+    }
+
+    let mut it = benches.into_iter();
+    Ok(BenchmarkReport {
+        schema: "neurospeak.benchmark/1",
+        data_dir: plan.data_dir.display().to_string(),
+        recordings: plan.recordings.len(),
+        signal_seconds: signal_s,
+        candidate: it.next().expect("the candidate is always measured"),
+        reference: it.next(),
+        comparison,
+        wer: WerReport {
+            skipped: true,
+            reason: "no offline speech recognizer is wired in yet; pocketsphinx 5.1.1 \
+                     (`.local/venv/bin/pip install pocketsphinx==5.1.1`) is the planned one"
+                .into(),
+        },
+        plots,
+    })
+}
