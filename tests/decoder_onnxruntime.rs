@@ -265,3 +265,48 @@ fn missing_explicit_library_lists_where_it_looked() {
     assert!(msg.contains("run scripts/setup.sh"), "{msg}");
     assert!(msg.contains("--ort-lib PATH / set ORT_DYLIB_PATH"), "{msg}");
 }
+
+#[test]
+fn trained_mlp_with_folded_output_runs_in_onnxruntime() {
+    use neurospeak::train::{Dataset, MlpConfig, fold_output_affine, train_mlp};
+    if !onnxruntime_ready() {
+        return;
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(21);
+    let n = 300;
+    let inputs: Vec<f32> = (0..n * 6).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let targets: Vec<f32> = inputs
+        .chunks_exact(6)
+        .flat_map(|x| [100.0 + 10.0 * (x[0] * x[1]).tanh(), -5.0 + x[2].max(0.0)])
+        .collect();
+    let data = Dataset::new(inputs, targets, 6, 2).unwrap();
+    let (mean, std) = data.target_stats();
+    let z = data.with_standardized_targets(&mean, &std);
+    let cfg = MlpConfig {
+        hidden: vec![16],
+        epochs: 3,
+        ..Default::default()
+    };
+    let mut layers = train_mlp(&z, &z, &cfg, &mut |_| {}).unwrap();
+    fold_output_affine(layers.last_mut().unwrap(), &mean, &std);
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("trained.onnx");
+    export(&layers, &[], &path);
+    let mut decoder = Decoder::load(&path, &DecoderOptions::default()).unwrap();
+    let mut out = vec![0f32; n * 2];
+    decoder.run_batch(&data.inputs, n, &mut out).unwrap();
+    assert_close(&out, &predict_dense(&layers, &data.inputs, n), 1e-3);
+    let mean_out = out.chunks_exact(2).map(|y| y[0]).sum::<f32>() / n as f32;
+    assert!(
+        (mean_out - mean[0]).abs() < 5.0,
+        "outputs are in raw target units ({mean_out} vs {})",
+        mean[0]
+    );
+}
+
+#[test]
+fn decoder_can_move_to_another_thread() {
+    fn assert_send<T: Send>() {}
+    assert_send::<Decoder>();
+}
