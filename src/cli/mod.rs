@@ -1,6 +1,7 @@
 //! The command line: raw flags parsed by clap, resolved into library calls.
 //! Only this layer uses `anyhow`; the library returns typed errors.
 
+mod benchmark;
 mod inspect;
 mod replay;
 mod synth;
@@ -29,6 +30,8 @@ pub enum Command {
     Synth(synth::SynthArgs),
     /// Train a decoder on paired recordings and write a model bundle.
     Train(train::TrainArgs),
+    /// Measure time per frame, memory, throughput and accuracy, against a reference model.
+    Benchmark(benchmark::BenchmarkArgs),
     /// Summarise a model bundle or a recording.
     Inspect(inspect::InspectArgs),
 }
@@ -40,5 +43,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Synth(a) => synth::run(a),
         Command::Train(a) => train::run(a, cli.ort_lib.as_deref()),
         Command::Inspect(a) => inspect::run(a),
+        Command::Benchmark(a) => benchmark::run(a, cli.ort_lib.as_deref()),
     }
 }
