@@ -14,6 +14,7 @@ pub mod features;
 pub mod mel;
 pub mod metrics;
 pub mod onnx;
+pub mod optimize;
 pub mod pipeline;
 pub mod recording;
 pub mod report;

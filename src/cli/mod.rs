@@ -2,6 +2,7 @@
 //! Only this layer uses `anyhow`; the library returns typed errors.
 
 mod inspect;
+mod optimize;
 mod replay;
 mod synth;
 mod train;
@@ -29,6 +30,8 @@ pub enum Command {
     Synth(synth::SynthArgs),
     /// Train a decoder on paired recordings and write a model bundle.
     Train(train::TrainArgs),
+    /// Quantize a model bundle to INT8 and check it on held-out recordings.
+    Optimize(optimize::OptimizeArgs),
     /// Summarise a model bundle or a recording.
     Inspect(inspect::InspectArgs),
 }
@@ -39,6 +42,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Replay(a) => replay::run(a, cli.ort_lib.as_deref()),
         Command::Synth(a) => synth::run(a),
         Command::Train(a) => train::run(a, cli.ort_lib.as_deref()),
+        Command::Optimize(a) => optimize::run(a, cli.ort_lib.as_deref()),
         Command::Inspect(a) => inspect::run(a),
     }
 }
