@@ -141,7 +141,13 @@ fn mlp_gemm(rng: &mut ChaCha8Rng) -> (ModelProto, usize) {
         ftensor("b1", &[16], random(rng, 16, 0.1)),
     ];
     let nodes = vec![
-        n("Gemm", "fc0", &["x", "w0", "b0"], &["h0"], vec![int("transB", 1)]),
+        n(
+            "Gemm",
+            "fc0",
+            &["x", "w0", "b0"],
+            &["h0"],
+            vec![int("transB", 1)],
+        ),
         n("Relu", "relu0", &["h0"], &["a0"], vec![]),
         n("Gemm", "fc1", &["a0", "w1", "b1"], &["y"], vec![]),
     ];
@@ -212,8 +218,16 @@ fn gru_projection(rng: &mut ChaCha8Rng) -> (ModelProto, usize) {
     let inits = vec![
         i64tensor("seq_shape", &[-1, 1, d]),
         i64tensor("flat_shape", &[-1, h]),
-        ftensor("gru.W", &[1, 3 * h, d], random(rng, (3 * h * d) as usize, 0.2)),
-        ftensor("gru.R", &[1, 3 * h, h], random(rng, (3 * h * h) as usize, 0.15)),
+        ftensor(
+            "gru.W",
+            &[1, 3 * h, d],
+            random(rng, (3 * h * d) as usize, 0.2),
+        ),
+        ftensor(
+            "gru.R",
+            &[1, 3 * h, h],
+            random(rng, (3 * h * h) as usize, 0.15),
+        ),
         ftensor("gru.B", &[1, 6 * h], random(rng, (6 * h) as usize, 0.1)),
         ftensor("proj.w", &[h, m], random(rng, (h * m) as usize, 0.3)),
         ftensor("proj.b", &[m], random(rng, m as usize, 0.1)),
@@ -227,7 +241,13 @@ fn gru_projection(rng: &mut ChaCha8Rng) -> (ModelProto, usize) {
             &["gru_y"],
             vec![int("hidden_size", h)],
         ),
-        n("Reshape", "to_frames", &["gru_y", "flat_shape"], &["hid"], vec![]),
+        n(
+            "Reshape",
+            "to_frames",
+            &["gru_y", "flat_shape"],
+            &["hid"],
+            vec![],
+        ),
         n("MatMul", "proj", &["hid", "proj.w"], &["proj_y"], vec![]),
         n("Add", "proj_bias", &["proj_y", "proj.b"], &["y"], vec![]),
     ];
@@ -381,7 +401,11 @@ fn calibration_methods_and_per_tensor_weights_stay_close() {
         } else {
             0.99
         };
-        assert!(o.r >= floor, "{method:?} per_channel {per_channel}: r {}", o.r);
+        assert!(
+            o.r >= floor,
+            "{method:?} per_channel {per_channel}: r {}",
+            o.r
+        );
         assert_fused(&o.quantized_path);
     }
 }
