@@ -282,24 +282,24 @@ struct Outcome {
 /// Quantizes `model` with random calibration data and compares it with the float model
 /// on fresh random data.
 fn quantize_and_compare(model: &ModelProto, d: usize, cfg: &QuantConfig) -> Outcome {
+    quantize_with_scheme(model, d, cfg, Scheme::U8S8)
+}
+
+/// As [`quantize_and_compare`] with a given integer scheme.
+fn quantize_with_scheme(
+    model: &ModelProto,
+    d: usize,
+    cfg: &QuantConfig,
+    scheme: Scheme,
+) -> Outcome {
     let dir = tempfile::tempdir().unwrap();
     let float_path = dir.path().join("float.onnx");
     save_model(model, &float_path).unwrap();
     let mut rng = ChaCha8Rng::seed_from_u64(11);
     let frames = 1024;
     let cal = random(&mut rng, frames * d, 1.0);
-    let (q, summary) = quantize_model(
-        model,
-        &float_path,
-        d,
-        cfg,
-        Scheme::U8S8,
-        &cal,
-        frames,
-        2,
-        &|_| {},
-    )
-    .expect("quantization succeeds");
+    let (q, summary) = quantize_model(model, &float_path, d, cfg, scheme, &cal, frames, 2, &|_| {})
+        .expect("quantization succeeds");
     let quantized_path = dir.path().join("int8.onnx");
     save_model(&q, &quantized_path).unwrap();
 
@@ -557,4 +557,21 @@ fn the_shipped_config_parses_to_the_defaults_and_unknown_fields_fail() {
     std::fs::write(&bad, "percentile: 20\n").unwrap();
     let e = QuantConfig::load(&bad).unwrap_err().to_string();
     assert!(e.contains("percentile"), "{e}");
+}
+
+#[test]
+fn reduce_range_and_u8u8_schemes_load_fuse_and_stay_close() {
+    if !onnxruntime_ready() {
+        return;
+    }
+    for (label, (m, d)) in [
+        ("mlp", mlp_gemm(&mut ChaCha8Rng::seed_from_u64(9))),
+        ("conv1d", conv1d_net(&mut ChaCha8Rng::seed_from_u64(10))),
+    ] {
+        for scheme in [Scheme::U8S8ReduceRange, Scheme::U8U8] {
+            let o = quantize_with_scheme(&m, d, &static_cfg(), scheme);
+            assert!(o.r >= 0.98, "{label} {scheme:?}: r {}", o.r);
+            assert_fused(&o.quantized_path);
+        }
+    }
 }

@@ -34,13 +34,15 @@ use report::{DataReport, OPTIMIZE_SCHEMA, OptimizeReport, SchemeReport, SizeRepo
 
 /// The integer types used.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
 pub enum Scheme {
     /// Unsigned 8-bit activations, signed 8-bit weights.
+    #[serde(rename = "u8s8")]
     U8S8,
     /// U8S8 with weights in \[-63, 63\] (7 bits).
+    #[serde(rename = "u8s8_reduce_range")]
     U8S8ReduceRange,
     /// Unsigned 8-bit activations and weights.
+    #[serde(rename = "u8u8")]
     U8U8,
 }
 
