@@ -15,6 +15,7 @@ pub mod features;
 pub mod mel;
 pub mod metrics;
 pub mod onnx;
+pub mod optimize;
 pub mod pipeline;
 pub mod recording;
 pub mod report;

@@ -3,6 +3,7 @@
 
 mod benchmark;
 mod inspect;
+mod optimize;
 mod replay;
 mod synth;
 mod train;
@@ -32,6 +33,8 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Measure time per frame, memory, throughput and accuracy, against a reference model.
     Benchmark(benchmark::BenchmarkArgs),
+    /// Quantize a model bundle to INT8 and check it on held-out recordings.
+    Optimize(optimize::OptimizeArgs),
     /// Summarise a model bundle or a recording.
     Inspect(inspect::InspectArgs),
 }
@@ -42,6 +45,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Replay(a) => replay::run(a, cli.ort_lib.as_deref()),
         Command::Synth(a) => synth::run(a),
         Command::Train(a) => train::run(a, cli.ort_lib.as_deref()),
+        Command::Optimize(a) => optimize::run(a, cli.ort_lib.as_deref()),
         Command::Inspect(a) => inspect::run(a),
         Command::Benchmark(a) => benchmark::run(a, cli.ort_lib.as_deref()),
     }

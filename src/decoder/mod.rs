@@ -7,12 +7,14 @@
 //! [`runtime`] finds and loads the ONNX Runtime library.
 
 mod error;
+mod probe;
 pub mod runtime;
 mod session;
 
 use std::path::PathBuf;
 
 pub use error::DecoderError;
+pub use probe::Probe;
 pub use runtime::{RuntimeError, init_onnxruntime, locate_onnxruntime, onnxruntime_version};
 pub use session::Decoder;
 

@@ -1,0 +1,215 @@
+//! `optimize` on whole bundles: the demo model with synthetic recordings, the accuracy
+//! guard, and errors for bad inputs.
+//!
+//! These tests need ONNX Runtime and, for the recordings, flite; without them they print
+//! a skip message and pass.
+
+use std::path::{Path, PathBuf};
+
+use neurospeak::bundle::{Bundle, sha256_file, write_manifest};
+use neurospeak::decoder::init_onnxruntime;
+use neurospeak::onnx::{OnnxError, load_model};
+use neurospeak::optimize::{
+    CalibrationMethod, OPTIMIZED_DIR, ORT_EXTENDED_FILE, OptimizeError, OptimizeOptions,
+    QuantConfig, REPORT_FILE, optimize_bundle,
+};
+use neurospeak::synth::{CorpusConfig, forward::ForwardConfig, generate};
+
+fn onnxruntime_ready() -> bool {
+    match init_onnxruntime(None) {
+        Ok(_) => true,
+        Err(e) => {
+            eprintln!("SKIPPED: ONNX Runtime is not available; run scripts/setup.sh.\n{e}");
+            false
+        }
+    }
+}
+
+fn flite_available() -> bool {
+    let ok = std::process::Command::new("flite")
+        .arg("--version")
+        .output()
+        .is_ok();
+    if !ok {
+        eprintln!("SKIPPED: flite is not installed; run scripts/setup.sh");
+    }
+    ok
+}
+
+fn demo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("models/demo")
+}
+
+fn options(model: &Path, data: &Path, out: &Path, config: QuantConfig) -> OptimizeOptions {
+    OptimizeOptions {
+        model_path: model.to_path_buf(),
+        data_dir: data.to_path_buf(),
+        output_dir: out.to_path_buf(),
+        config,
+        to_onnx: true,
+        workers: 2,
+        command: "test".into(),
+        progress: false,
+    }
+}
+
+#[test]
+fn demo_model_optimizes_within_tolerance_and_the_guard_refuses_a_bad_one() {
+    if !onnxruntime_ready() || !flite_available() {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let cfg = CorpusConfig {
+        seed: 7,
+        first_index: 40,
+        recordings: 2,
+        utterances_per_recording: 2,
+        ..CorpusConfig::default()
+    };
+    generate(&cfg, data.path(), &mut |_, _| {}).expect("corpus generated");
+
+    let out = tempfile::tempdir().unwrap();
+    let config = QuantConfig {
+        timing_runs: 20,
+        ..QuantConfig::default()
+    };
+    let report = optimize_bundle(
+        &options(&demo(), data.path(), out.path(), config),
+        &mut |_| {},
+    )
+    .expect("the demo model optimizes");
+    assert_eq!(report.status, "ok");
+    let dir = out.path().join(OPTIMIZED_DIR);
+    let bundle = Bundle::load(&dir).expect("the optimized bundle loads");
+    assert_eq!(
+        bundle.manifest.provenance.parent.as_deref(),
+        Some(demo().display().to_string().as_str())
+    );
+    assert_ne!(bundle.sha256(), Bundle::load(&demo()).unwrap().sha256());
+    assert!(out.path().join(REPORT_FILE).is_file());
+    let ratio = report.size.int8_bytes as f64 / report.size.fp32_bytes as f64;
+    assert!(ratio <= 0.30, "INT8 file is {:.1} % of FP32", 100.0 * ratio);
+    let delta = report.accuracy.delta_pearson_r.expect("paired speech");
+    assert!(
+        delta <= 0.005,
+        "decoded-vs-truth r dropped by {delta} ({:?})",
+        report.accuracy
+    );
+    assert!(
+        report.accuracy.output_pearson_r > 0.99,
+        "{:?}",
+        report.accuracy
+    );
+    assert!(report.timing.is_some());
+
+    // ORT's Extended-level graph fuses every DequantizeLinear into the quantized kernels.
+    let ext = load_model(&dir.join(ORT_EXTENDED_FILE)).expect("the Extended graph was saved");
+    let g = ext.graph.as_ref().unwrap();
+    for node in &g.node {
+        if ["MatMul", "Gemm", "Conv"].contains(&node.op_type.as_str()) {
+            for i in &node.input {
+                let producer = g.node.iter().find(|p| p.output.contains(i));
+                assert!(
+                    producer.is_none_or(|p| p.op_type != "DequantizeLinear"),
+                    "DequantizeLinear feeds {} `{}`",
+                    node.op_type,
+                    node.name
+                );
+            }
+        }
+    }
+    assert!(g.node.iter().any(|n| n.op_type == "QGemm"));
+
+    // A deliberately bad calibration (ranges squeezed to the median) must be refused,
+    // and nothing written as optimized.
+    let out2 = tempfile::tempdir().unwrap();
+    let bad = QuantConfig {
+        method: CalibrationMethod::Percentile,
+        percentile: 50.0,
+        timing_runs: 0,
+        ..QuantConfig::default()
+    };
+    let err = optimize_bundle(
+        &options(&demo(), data.path(), out2.path(), bad),
+        &mut |_| {},
+    )
+    .expect_err("the guard refuses the model");
+    assert!(
+        matches!(err, OptimizeError::AccuracyDrop { .. }),
+        "expected AccuracyDrop, got {err}"
+    );
+    assert!(err.to_string().contains("tolerance_r"), "{err}");
+    assert!(!out2.path().join(OPTIMIZED_DIR).exists());
+    let leftovers: Vec<_> = std::fs::read_dir(out2.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n != REPORT_FILE)
+        .collect();
+    assert!(leftovers.is_empty(), "left behind: {leftovers:?}");
+}
+
+#[test]
+fn recordings_with_another_channel_count_are_refused_naming_both() {
+    if !onnxruntime_ready() || !flite_available() {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let cfg = CorpusConfig {
+        seed: 7,
+        first_index: 60,
+        recordings: 2,
+        utterances_per_recording: 1,
+        voices: vec!["slt".into()],
+        forward: ForwardConfig {
+            channels: 8,
+            ..ForwardConfig::default()
+        },
+        ..CorpusConfig::default()
+    };
+    generate(&cfg, data.path(), &mut |_, _| {}).expect("corpus generated");
+    let out = tempfile::tempdir().unwrap();
+    let err = optimize_bundle(
+        &options(&demo(), data.path(), out.path(), QuantConfig::default()),
+        &mut |_| {},
+    )
+    .expect_err("8 channels do not fit a 64-channel bundle");
+    let text = err.to_string();
+    assert!(
+        matches!(
+            err,
+            OptimizeError::ChannelMismatch {
+                found: 8,
+                expected: 64,
+                ..
+            }
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("8 channels") && text.contains("64 channels"),
+        "{text}"
+    );
+    assert!(text.contains("models/demo"), "{text}");
+}
+
+#[test]
+fn a_bundle_whose_model_is_not_onnx_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut manifest = Bundle::load(&demo()).unwrap().manifest;
+    let model = dir.path().join("model.onnx");
+    std::fs::write(&model, b"this is a text file, not a model\n").unwrap();
+    manifest.provenance.sha256 = sha256_file(&model).unwrap();
+    write_manifest(dir.path(), &manifest).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let err = optimize_bundle(
+        &options(dir.path(), dir.path(), out.path(), QuantConfig::default()),
+        &mut |_| {},
+    )
+    .expect_err("not an ONNX model");
+    assert!(
+        matches!(err, OptimizeError::Model(OnnxError::NotOnnx { .. })),
+        "{err}"
+    );
+    assert!(err.to_string().contains("not an ONNX model"), "{err}");
+}
