@@ -3,7 +3,7 @@
 # builds it. Safe to run again: each step is skipped when already done.
 #
 #   - Debian packages: cmake, pkg-config, libasound2-dev (cpal), flite (speech
-#     for the synthetic corpus), python3-venv.
+#     for the synthetic corpus), python3-venv, fonts-dejavu-core (plot labels).
 #   - The ONNX Runtime shared library, taken from the PyPI wheel
 #     onnxruntime==1.31.1, into .local/onnxruntime/ (git-ignored).
 #   - Python peers used only by tests and the peer benchmark (pyxdf, numpy,
@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ORT_VERSION=1.31.1
-APT_PACKAGES=(cmake pkg-config libasound2-dev flite python3-venv)
+APT_PACKAGES=(cmake pkg-config libasound2-dev flite python3-venv fonts-dejavu-core)
 
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 

@@ -64,7 +64,9 @@ pub fn side_by_side(
         for s in subjects.iter_mut() {
             s.engine.restart();
             let frames = (rec.eeg.duration_s() * 100.0).ceil() as usize + 1;
-            s.decoded.push(Vec::with_capacity(frames * s.bundle.manifest.vocoder.n_mels));
+            s.decoded.push(Vec::with_capacity(
+                frames * s.bundle.manifest.vocoder.n_mels,
+            ));
         }
         let count = subjects.len();
         for (i, sample) in rec.eeg.samples.chunks_exact(ch).enumerate() {

@@ -109,17 +109,7 @@ impl BenchmarkPlan {
     /// Checks that every recording fits every model and the models fit each other.
     pub fn check(&self) -> Result<(), BenchmarkError> {
         if let Some(r) = &self.reference {
-            let (c, rm) = (&self.candidate.manifest, &r.manifest);
-            if c.decoder.input_dim != rm.decoder.input_dim || c.decoder.output_dim != rm.decoder.output_dim {
-                return Err(BenchmarkError::ReferenceMismatch {
-                    reference: r.dir.clone(),
-                    candidate: self.candidate.dir.clone(),
-                    ref_in: rm.decoder.input_dim,
-                    ref_out: rm.decoder.output_dim,
-                    cand_in: c.decoder.input_dim,
-                    cand_out: c.decoder.output_dim,
-                });
-            }
+            check_reference(&self.candidate, r)?;
         }
         for rec in &self.recordings {
             check_compatible(&self.candidate, rec)?;
@@ -131,7 +121,29 @@ impl BenchmarkPlan {
     }
 }
 
-fn model_report(subject: &Subject, recordings: &[Recording], busy_s: f64, signal_s: f64) -> RunReport {
+/// Checks that `reference` decodes the same features into the same outputs
+/// as `candidate`.
+pub fn check_reference(candidate: &Bundle, reference: &Bundle) -> Result<(), BenchmarkError> {
+    let (c, r) = (&candidate.manifest, &reference.manifest);
+    if c.decoder.input_dim != r.decoder.input_dim || c.decoder.output_dim != r.decoder.output_dim {
+        return Err(BenchmarkError::ReferenceMismatch {
+            reference: reference.dir.clone(),
+            candidate: candidate.dir.clone(),
+            ref_in: r.decoder.input_dim,
+            ref_out: r.decoder.output_dim,
+            cand_in: c.decoder.input_dim,
+            cand_out: c.decoder.output_dim,
+        });
+    }
+    Ok(())
+}
+
+fn model_report(
+    subject: &Subject,
+    recordings: &[Recording],
+    busy_s: f64,
+    signal_s: f64,
+) -> RunReport {
     let m = &subject.bundle.manifest;
     let mel = subject.bundle.vocoder_config().mel;
     let (mut truth, mut decoded) = (Vec::new(), Vec::new());
@@ -142,8 +154,14 @@ fn model_report(subject: &Subject, recordings: &[Recording], busy_s: f64, signal
             decoded.extend_from_slice(&dec[..frames * m.vocoder.n_mels]);
         }
     }
-    let accuracy = (!truth.is_empty())
-        .then(|| compare(&truth, &decoded, m.vocoder.n_mels, "log-mel of the speech paired with each recording"));
+    let accuracy = (!truth.is_empty()).then(|| {
+        compare(
+            &truth,
+            &decoded,
+            m.vocoder.n_mels,
+            "log-mel of the speech paired with each recording",
+        )
+    });
     RunReport {
         schema: SCHEMA,
         command: "benchmark".into(),
@@ -154,7 +172,8 @@ fn model_report(subject: &Subject, recordings: &[Recording], busy_s: f64, signal
         },
         input: format!("{} recordings", recordings.len()),
         frames: subject.frames,
-        audio_seconds: subject.frames as f64 * m.vocoder.hop_length as f64 / m.vocoder.sample_rate_hz as f64,
+        audio_seconds: subject.frames as f64 * m.vocoder.hop_length as f64
+            / m.vocoder.sample_rate_hz as f64,
         wall_seconds: busy_s,
         realtime_factor: signal_s / busy_s.max(1e-9),
         latency_ms: subject
@@ -260,7 +279,8 @@ pub fn run(
 
     let mut plots = Vec::new();
     if let Some(dir) = plots_dir {
-        std::fs::create_dir_all(dir).map_err(|e| BenchmarkError::Other(format!("{}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| BenchmarkError::Other(format!("{}: {e}", dir.display())))?;
         let labels = ["candidate", "reference"];
         let hists: Vec<(&str, &crate::pipeline::latency::StageHistograms)> = subjects
             .iter()
@@ -269,15 +289,20 @@ pub fn run(
             .collect();
         let mut svgs = plots::latency(dir, &hists).map_err(BenchmarkError::Other)?;
         let scaling_path = dir.join("scaling.svg");
-        let pts: Vec<(&str, &[ScalingPoint])> =
-            benches.iter().enumerate().map(|(i, b)| (labels[i], b.scaling.as_slice())).collect();
+        let pts: Vec<(&str, &[ScalingPoint])> = benches
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (labels[i], b.scaling.as_slice()))
+            .collect();
         plots::scaling(&scaling_path, &pts).map_err(BenchmarkError::Other)?;
         svgs.push(scaling_path);
         let m = &subjects[0].bundle.manifest;
         let n_mels = m.vocoder.n_mels;
         let mel = subjects[0].bundle.vocoder_config().mel;
         for (k, rec) in plan.recordings.iter().enumerate() {
-            let Some(truth) = true_log_mel(rec, &mel) else { continue };
+            let Some(truth) = true_log_mel(rec, &mel) else {
+                continue;
+            };
             let frames = 400;
             let start = loudest_stretch(&truth, n_mels, frames);
             let cut = |v: &[f32]| -> Vec<f32> {
@@ -289,12 +314,28 @@ pub fn run(
                 panels.push(("reference".into(), cut(&subjects[1].decoded[k])));
             }
             panels.push(("candidate".into(), cut(&subjects[0].decoded[k])));
-            let name = rec.path.file_stem().map_or("recording".into(), |s| s.to_string_lossy().into_owned());
+            let name = rec
+                .path
+                .file_stem()
+                .map_or("recording".into(), |s| s.to_string_lossy().into_owned());
             let path = dir.join(format!("spectrogram_{name}.svg"));
-            let refs: Vec<(&str, &[f32])> = panels.iter().map(|(l, v)| (l.as_str(), v.as_slice())).collect();
-            let title = format!("{name}: log-mel, {:.1}–{:.1} s", start as f64 / 100.0, (start + frames) as f64 / 100.0);
-            plots::spectrograms(&path, &title, &refs, n_mels, (m.decoder.output_range[0].max(-12.0), 8.0))
-                .map_err(BenchmarkError::Other)?;
+            let refs: Vec<(&str, &[f32])> = panels
+                .iter()
+                .map(|(l, v)| (l.as_str(), v.as_slice()))
+                .collect();
+            let title = format!(
+                "{name}: log-mel, {:.1}–{:.1} s",
+                start as f64 / 100.0,
+                (start + frames) as f64 / 100.0
+            );
+            plots::spectrograms(
+                &path,
+                &title,
+                &refs,
+                n_mels,
+                (m.decoder.output_range[0].max(-12.0), 8.0),
+            )
+            .map_err(BenchmarkError::Other)?;
             svgs.push(path);
         }
         for svg in svgs {

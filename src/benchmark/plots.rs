@@ -15,7 +15,12 @@ fn err(e: impl std::fmt::Display) -> String {
     format!("cannot draw a plot: {e}")
 }
 
-const COLORS: [RGBColor; 4] = [RGBColor(31, 119, 180), RGBColor(214, 39, 40), RGBColor(44, 160, 44), RGBColor(148, 103, 189)];
+const COLORS: [RGBColor; 4] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(148, 103, 189),
+];
 
 fn stages(h: &StageHistograms) -> [(&'static str, &Histogram<u64>); 4] {
     [
@@ -33,7 +38,11 @@ pub fn latency(dir: &Path, models: &[(&str, &StageHistograms)]) -> PlotResult<Ve
     for (path, cdf) in [(&hist_path, false), (&cdf_path, true)] {
         let root = SVGBackend::new(path, (1200, 800)).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
-        let title = if cdf { "Latency CDF per stage" } else { "Latency histogram per stage" };
+        let title = if cdf {
+            "Latency CDF per stage"
+        } else {
+            "Latency histogram per stage"
+        };
         let root = root.titled(title, ("sans-serif", 22)).map_err(err)?;
         let panels = root.split_evenly((2, 2));
         for (p, panel) in panels.iter().enumerate() {
@@ -42,7 +51,14 @@ pub fn latency(dir: &Path, models: &[(&str, &StageHistograms)]) -> PlotResult<Ve
                 .iter()
                 .map(|(label, h)| {
                     let hist = stages(h)[p].1;
-                    (label.to_string(), if cdf { cdf_points(hist) } else { histogram_points(hist) })
+                    (
+                        label.to_string(),
+                        if cdf {
+                            cdf_points(hist)
+                        } else {
+                            histogram_points(hist)
+                        },
+                    )
                 })
                 .collect();
             let x_max = series
@@ -52,7 +68,11 @@ pub fn latency(dir: &Path, models: &[(&str, &StageHistograms)]) -> PlotResult<Ve
             let y_max = if cdf {
                 1.0
             } else {
-                series.iter().flat_map(|(_, pts)| pts.iter().map(|p| p.1)).fold(0.01f64, f64::max) * 1.1
+                series
+                    .iter()
+                    .flat_map(|(_, pts)| pts.iter().map(|p| p.1))
+                    .fold(0.01f64, f64::max)
+                    * 1.1
             };
             let mut chart = ChartBuilder::on(panel)
                 .caption(name, ("sans-serif", 18))
@@ -64,7 +84,11 @@ pub fn latency(dir: &Path, models: &[(&str, &StageHistograms)]) -> PlotResult<Ve
             chart
                 .configure_mesh()
                 .x_desc("ms per frame")
-                .y_desc(if cdf { "fraction of frames ≤ x" } else { "fraction of frames" })
+                .y_desc(if cdf {
+                    "fraction of frames ≤ x"
+                } else {
+                    "fraction of frames"
+                })
                 .draw()
                 .map_err(err)?;
             for (i, (label, pts)) in series.into_iter().enumerate() {
@@ -73,7 +97,9 @@ pub fn latency(dir: &Path, models: &[(&str, &StageHistograms)]) -> PlotResult<Ve
                     .draw_series(LineSeries::new(pts, color.stroke_width(2)))
                     .map_err(err)?
                     .label(label)
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                    });
             }
             chart
                 .configure_series_labels()
@@ -111,7 +137,12 @@ fn histogram_points(h: &Histogram<u64>) -> Vec<(f64, f64)> {
     let total = h.len() as f64;
     h.iter_linear(step)
         .take_while(|v| v.value_iterated_to() <= cap + step)
-        .map(|v| (v.value_iterated_to() as f64 / 1e6, v.count_since_last_iteration() as f64 / total))
+        .map(|v| {
+            (
+                v.value_iterated_to() as f64 / 1e6,
+                v.count_since_last_iteration() as f64 / total,
+            )
+        })
         .collect()
 }
 
@@ -123,7 +154,11 @@ pub fn spectrograms(
     n_mels: usize,
     range: (f32, f32),
 ) -> PlotResult<()> {
-    let frames = panels.iter().map(|(_, m)| m.len() / n_mels).min().unwrap_or(0);
+    let frames = panels
+        .iter()
+        .map(|(_, m)| m.len() / n_mels)
+        .min()
+        .unwrap_or(0);
     let root = SVGBackend::new(path, (1200, 300 * panels.len() as u32 + 40)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let root = root.titled(title, ("sans-serif", 20)).map_err(err)?;
@@ -163,7 +198,11 @@ pub fn spectrograms(
 pub fn scaling(path: &Path, points: &[(&str, &[ScalingPoint])]) -> PlotResult<()> {
     let root = SVGBackend::new(path, (800, 500)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
-    let max_w = points.iter().flat_map(|(_, p)| p.iter().map(|q| q.workers)).max().unwrap_or(1);
+    let max_w = points
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|q| q.workers))
+        .max()
+        .unwrap_or(1);
     let max_rtf = points
         .iter()
         .flat_map(|(_, p)| p.iter().map(|q| q.realtime_factor))
@@ -184,12 +223,17 @@ pub fn scaling(path: &Path, points: &[(&str, &[ScalingPoint])]) -> PlotResult<()
         .map_err(err)?;
     for (i, (label, pts)) in points.iter().enumerate() {
         let color = COLORS[i % COLORS.len()];
-        let line: Vec<(f64, f64)> = pts.iter().map(|p| (p.workers as f64, p.realtime_factor)).collect();
+        let line: Vec<(f64, f64)> = pts
+            .iter()
+            .map(|p| (p.workers as f64, p.realtime_factor))
+            .collect();
         chart
             .draw_series(LineSeries::new(line.clone(), color.stroke_width(2)))
             .map_err(err)?
             .label(*label)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
         chart
             .draw_series(line.into_iter().map(|p| Circle::new(p, 4, color.filled())))
             .map_err(err)?;
@@ -207,13 +251,34 @@ pub fn scaling(path: &Path, points: &[(&str, &[ScalingPoint])]) -> PlotResult<()
 pub fn to_png(svg: &Path) -> PlotResult<PathBuf> {
     let text = std::fs::read_to_string(svg).map_err(err)?;
     let mut opt = resvg::usvg::Options::default();
-    opt.fontdb_mut().load_system_fonts();
+    let db = opt.fontdb_mut();
+    db.load_system_fonts();
+    // fontdb maps the generic `sans-serif` to Arial; use a font that is here.
+    let family = ["DejaVu Sans", "Liberation Sans", "Noto Sans"]
+        .into_iter()
+        .map(str::to_string)
+        .find(|want| {
+            db.faces()
+                .any(|f| f.families.iter().any(|(name, _)| name == want))
+        })
+        .or_else(|| {
+            db.faces()
+                .next()
+                .and_then(|f| f.families.first().map(|(n, _)| n.clone()))
+        });
+    if let Some(family) = family {
+        db.set_sans_serif_family(family);
+    }
     let tree = resvg::usvg::Tree::from_str(&text, &opt).map_err(err)?;
     let size = tree.size().to_int_size();
     let mut pixmap = resvg::tiny_skia::Pixmap::new(size.width(), size.height())
         .ok_or_else(|| err("the SVG has no area"))?;
     pixmap.fill(resvg::tiny_skia::Color::WHITE);
-    resvg::render(&tree, resvg::tiny_skia::Transform::default(), &mut pixmap.as_mut());
+    resvg::render(
+        &tree,
+        resvg::tiny_skia::Transform::default(),
+        &mut pixmap.as_mut(),
+    );
     let png = svg.with_extension("png");
     pixmap.save_png(&png).map_err(err)?;
     Ok(png)

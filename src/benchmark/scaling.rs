@@ -35,7 +35,11 @@ pub fn scaling(
     for (r, rec) in recordings.iter().enumerate() {
         let len = ((SEGMENT_S * rec.eeg.sample_rate) as usize).max(1);
         let n = rec.eeg.len();
-        segments.extend((0..n).step_by(len).map(|start| (r, start, (start + len).min(n))));
+        segments.extend(
+            (0..n)
+                .step_by(len)
+                .map(|start| (r, start, (start + len).min(n))),
+        );
     }
     let signal_s: f64 = recordings.iter().map(|r| r.eeg.duration_s()).sum();
     let cores = core_affinity::get_core_ids().unwrap_or_default();
@@ -71,7 +75,11 @@ pub fn scaling(
                                 engine.restart();
                                 let now = Instant::now();
                                 for s in eeg.samples[start * ch..end * ch].chunks_exact(ch) {
-                                    if engine.push_sample(s, now).map_err(|e| e.to_string())?.is_some() {
+                                    if engine
+                                        .push_sample(s, now)
+                                        .map_err(|e| e.to_string())?
+                                        .is_some()
+                                    {
                                         frames.fetch_add(1, Ordering::Relaxed);
                                     }
                                 }
@@ -83,7 +91,8 @@ pub fn scaling(
             barrier.wait();
             let t0 = Instant::now();
             for h in handles {
-                h.join().map_err(|_| "a benchmark worker panicked".to_string())??;
+                h.join()
+                    .map_err(|_| "a benchmark worker panicked".to_string())??;
             }
             Ok(t0.elapsed().as_secs_f64())
         })?;

@@ -54,6 +54,9 @@ pub fn run(a: BenchmarkArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
         .map(Bundle::load)
         .transpose()
         .context("cannot load the reference model")?;
+    if let Some(r) = &reference {
+        crate::benchmark::check_reference(&candidate, r)?;
+    }
     let files = list_recordings(&a.data_dir).map_err(anyhow::Error::msg)?;
     let mut recordings = Vec::with_capacity(files.len());
     for f in &files {
@@ -112,21 +115,83 @@ fn print_table(r: &BenchmarkReport) {
         print!("{:>10}", "ratio");
     }
     println!();
-    type Row = (&'static str, fn(&ModelBenchmark) -> String, Option<fn(&crate::benchmark::Comparison) -> f64>);
+    type Row = (
+        &'static str,
+        fn(&ModelBenchmark) -> String,
+        Option<fn(&crate::benchmark::Comparison) -> f64>,
+    );
     let rows: Vec<Row> = vec![
         ("model", |m| m.run.model.name.clone(), None),
-        ("model size (MB)", |m| format!("{:.2}", m.run.memory.model_bytes as f64 / 1e6), Some(|c| c.size_ratio)),
-        ("decoder ms/frame p50", |m| lat(&m.run.latency_ms.decoder, |s| s.p50), Some(|c| c.decoder_speedup_p50)),
-        ("decoder ms/frame p99", |m| lat(&m.run.latency_ms.decoder, |s| s.p99), None),
-        ("pipeline ms/frame p50", |m| lat(&m.run.latency_ms.compute, |s| s.p50), Some(|c| c.pipeline_speedup_p50)),
-        ("pipeline ms/frame p95", |m| lat(&m.run.latency_ms.compute, |s| s.p95), None),
-        ("pipeline ms/frame p99", |m| lat(&m.run.latency_ms.compute, |s| s.p99), None),
-        ("pipeline ms/frame max", |m| lat(&m.run.latency_ms.compute, |s| s.max), None),
-        ("frames/s (1 thread)", |m| format!("{:.0}", m.frames_per_second), None),
-        ("× real time (1 thread)", |m| format!("{:.1}", m.run.realtime_factor), None),
-        ("session memory (MB)", |m| format!("{:.1}", m.session_rss_mb), None),
-        ("decoded vs truth r", |m| m.run.accuracy.as_ref().map_or("n/a".into(), |a| format!("{:.4}", a.pearson_r)), None),
-        ("decoded vs truth MCD (dB)", |m| m.run.accuracy.as_ref().map_or("n/a".into(), |a| format!("{:.2}", a.mcd_db)), None),
+        (
+            "model size (MB)",
+            |m| format!("{:.2}", m.run.memory.model_bytes as f64 / 1e6),
+            Some(|c| c.size_ratio),
+        ),
+        (
+            "decoder ms/frame p50",
+            |m| lat(&m.run.latency_ms.decoder, |s| s.p50),
+            Some(|c| c.decoder_speedup_p50),
+        ),
+        (
+            "decoder ms/frame p99",
+            |m| lat(&m.run.latency_ms.decoder, |s| s.p99),
+            None,
+        ),
+        (
+            "pipeline ms/frame p50",
+            |m| lat(&m.run.latency_ms.compute, |s| s.p50),
+            Some(|c| c.pipeline_speedup_p50),
+        ),
+        (
+            "pipeline ms/frame p95",
+            |m| lat(&m.run.latency_ms.compute, |s| s.p95),
+            None,
+        ),
+        (
+            "pipeline ms/frame p99",
+            |m| lat(&m.run.latency_ms.compute, |s| s.p99),
+            None,
+        ),
+        (
+            "pipeline ms/frame max",
+            |m| lat(&m.run.latency_ms.compute, |s| s.max),
+            None,
+        ),
+        (
+            "frames/s (1 thread)",
+            |m| format!("{:.0}", m.frames_per_second),
+            None,
+        ),
+        (
+            "× real time (1 thread)",
+            |m| format!("{:.1}", m.run.realtime_factor),
+            None,
+        ),
+        (
+            "session memory (MB)",
+            |m| format!("{:.1}", m.session_rss_mb),
+            None,
+        ),
+        (
+            "decoded vs truth r",
+            |m| {
+                m.run
+                    .accuracy
+                    .as_ref()
+                    .map_or("n/a".into(), |a| format!("{:.4}", a.pearson_r))
+            },
+            None,
+        ),
+        (
+            "decoded vs truth MCD (dB)",
+            |m| {
+                m.run
+                    .accuracy
+                    .as_ref()
+                    .map_or("n/a".into(), |a| format!("{:.2}", a.mcd_db))
+            },
+            None,
+        ),
     ];
     for (label, value, ratio) in rows {
         print!("{label:<34}");
@@ -142,7 +207,14 @@ fn print_table(r: &BenchmarkReport) {
         let row: Vec<String> = m
             .scaling
             .iter()
-            .map(|p| format!("{} worker{}: {:.1}×", p.workers, if p.workers == 1 { "" } else { "s" }, p.realtime_factor))
+            .map(|p| {
+                format!(
+                    "{} worker{}: {:.1}×",
+                    p.workers,
+                    if p.workers == 1 { "" } else { "s" },
+                    p.realtime_factor
+                )
+            })
             .collect();
         println!("scaling {name:<10} {}", row.join(", "));
     }
@@ -151,10 +223,14 @@ fn print_table(r: &BenchmarkReport) {
             "candidate vs reference outputs: Pearson r {:.5}, max |error| {:.4}{}",
             c.output_pearson_r,
             c.output_max_abs_error,
-            c.pearson_r_delta.map_or(String::new(), |d| format!(", Δr vs truth {d:+.4}"))
+            c.pearson_r_delta
+                .map_or(String::new(), |d| format!(", Δr vs truth {d:+.4}"))
         );
     }
-    println!("peak memory: {:.1} MB (whole process)", r.candidate.run.memory.peak_rss_mb);
+    println!(
+        "peak memory: {:.1} MB (whole process)",
+        r.candidate.run.memory.peak_rss_mb
+    );
     if r.wer.skipped {
         println!("WER skipped: {}", r.wer.reason);
     }

@@ -1,0 +1,203 @@
+//! `neurospeak benchmark` end to end through the binary: the side-by-side
+//! report, the plots, and clear errors (nothing written) on bad input.
+
+mod common;
+
+use std::process::Command;
+
+fn neurospeak() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_neurospeak"));
+    c.current_dir(common::root());
+    c
+}
+
+/// A short two-recording data set of the demo participant, made with flite.
+fn data_dir(dir: &std::path::Path) -> bool {
+    if Command::new("flite").arg("--version").output().is_err() {
+        eprintln!("SKIPPED: flite is not installed; run scripts/setup.sh");
+        return false;
+    }
+    let out = neurospeak()
+        .args([
+            "synth",
+            "--seed",
+            "7",
+            "--recordings",
+            "1",
+            "--first-index",
+            "33",
+            "--utterances",
+            "2",
+            "--out",
+        ])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    true
+}
+
+#[test]
+fn side_by_side_report_and_plots() {
+    if !common::onnxruntime() {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    if !data_dir(data.path()) {
+        return;
+    }
+    let out = tempfile::tempdir().unwrap();
+    let (json, plots) = (out.path().join("b.json"), out.path().join("plots"));
+    // The demo model against itself: every ratio must be about one and the
+    // outputs identical, which the report must show.
+    let run = neurospeak()
+        .args([
+            "benchmark",
+            "--model-path",
+            "models/demo",
+            "--reference",
+            "models/demo",
+            "--num-workers",
+            "2",
+            "--data-dir",
+        ])
+        .arg(data.path())
+        .arg("--json")
+        .arg(&json)
+        .arg("--plots")
+        .arg(&plots)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(
+        text.contains("decoder ms/frame p50") && text.contains("scaling candidate"),
+        "{text}"
+    );
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let c = &r["comparison"];
+    assert!((c["size_ratio"].as_f64().unwrap() - 1.0).abs() < 1e-12);
+    assert!(c["output_pearson_r"].as_f64().unwrap() > 0.999_999);
+    assert_eq!(c["output_max_abs_error"].as_f64().unwrap(), 0.0);
+    assert!(c["pearson_r_delta"].as_f64().unwrap().abs() < 1e-9);
+    assert!(c["decoder_speedup_p50"].as_f64().unwrap() > 0.0);
+    for side in ["candidate", "reference"] {
+        let m = &r[side];
+        assert!(m["frames"].as_u64().unwrap() > 100, "{side}");
+        assert!(m["latency_ms"]["decoder"]["p99"].as_f64().unwrap() > 0.0);
+        assert!(m["accuracy"]["pearson_r"].as_f64().unwrap() > 0.5);
+        assert_eq!(m["scaling"].as_array().unwrap().len(), 2);
+    }
+    assert_eq!(r["wer"]["skipped"], true);
+    for name in [
+        "latency_histogram",
+        "latency_cdf",
+        "scaling",
+        "spectrogram_rec_033",
+    ] {
+        for ext in ["svg", "png"] {
+            let p = plots.join(format!("{name}.{ext}"));
+            assert!(
+                std::fs::metadata(&p)
+                    .map(|m| m.len() > 1000)
+                    .unwrap_or(false),
+                "{}",
+                p.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn an_empty_data_dir_is_refused_and_nothing_is_written() {
+    if !common::onnxruntime() {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let json = data.path().join("b.json");
+    let run = neurospeak()
+        .args(["benchmark", "--model-path", "models/demo", "--data-dir"])
+        .arg(data.path())
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success());
+    assert!(
+        err.contains("no recordings") && err.contains("neurospeak synth"),
+        "{err}"
+    );
+    assert!(!json.exists());
+}
+
+#[test]
+fn a_reference_with_other_outputs_is_refused() {
+    if !common::onnxruntime() {
+        return;
+    }
+    let other = tempfile::tempdir().unwrap();
+    common::tiny_bundle(other.path(), 64, 1024.0);
+    let data = tempfile::tempdir().unwrap();
+    let json = data.path().join("b.json");
+    let run = neurospeak()
+        .args(["benchmark", "--model-path", "models/demo", "--reference"])
+        .arg(other.path())
+        .arg("--data-dir")
+        .arg(data.path())
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success());
+    // Checked before the (here empty) data directory is even listed.
+    assert!(
+        err.contains("the reference") && err.contains("maps 192 inputs"),
+        "{err}"
+    );
+    assert!(!json.exists());
+}
+
+#[test]
+fn recordings_that_do_not_match_the_model_are_refused() {
+    if !common::onnxruntime() {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    if Command::new("flite").arg("--version").output().is_err() {
+        eprintln!("SKIPPED: flite is not installed; run scripts/setup.sh");
+        return;
+    }
+    let out = neurospeak()
+        .args([
+            "synth",
+            "--channels",
+            "8",
+            "--recordings",
+            "1",
+            "--utterances",
+            "1",
+            "--out",
+        ])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let run = neurospeak()
+        .args(["benchmark", "--model-path", "models/demo", "--data-dir"])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success());
+    assert!(err.contains("8 channels") && err.contains("64"), "{err}");
+}
