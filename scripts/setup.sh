@@ -34,10 +34,10 @@ if [ ! -x .local/venv/bin/python ]; then
   say "creating .local/venv"
   python3 -m venv .local/venv
 fi
-if ! .local/venv/bin/python -c "import onnxruntime, pyxdf, numpy, scipy" 2>/dev/null; then
+if ! .local/venv/bin/python -c "import onnxruntime, pyxdf, numpy, scipy, yaml" 2>/dev/null; then
   say "installing onnxruntime==$ORT_VERSION, pyxdf, numpy, scipy into .local/venv"
   .local/venv/bin/pip install -q --disable-pip-version-check \
-    "onnxruntime==$ORT_VERSION" pyxdf numpy scipy
+    "onnxruntime==$ORT_VERSION" pyxdf numpy scipy pyyaml
 fi
 lib=$(.local/venv/bin/python - <<'PY'
 import glob, os, onnxruntime
