@@ -16,6 +16,8 @@ pub struct Subject {
     pub session_rss_mb: f64,
     /// Decoded log-mel per recording, frame-major.
     pub decoded: Vec<Vec<f32>>,
+    /// Decoded audio per recording.
+    pub audio: Vec<Vec<f32>>,
     /// Time spent inside this model's engine.
     pub busy: Duration,
     pub frames: u64,
@@ -45,6 +47,7 @@ impl Subject {
             engine,
             session_rss_mb,
             decoded: Vec::new(),
+            audio: Vec::new(),
             busy: Duration::ZERO,
             frames: 0,
         })
@@ -64,9 +67,9 @@ pub fn side_by_side(
         for s in subjects.iter_mut() {
             s.engine.restart();
             let frames = (rec.eeg.duration_s() * 100.0).ceil() as usize + 1;
-            s.decoded.push(Vec::with_capacity(
-                frames * s.bundle.manifest.vocoder.n_mels,
-            ));
+            let v = &s.bundle.manifest.vocoder;
+            s.decoded.push(Vec::with_capacity(frames * v.n_mels));
+            s.audio.push(Vec::with_capacity(frames * v.hop_length));
         }
         let count = subjects.len();
         for (i, sample) in rec.eeg.samples.chunks_exact(ch).enumerate() {
@@ -79,6 +82,10 @@ pub fn side_by_side(
                         .last_mut()
                         .expect("pushed above")
                         .extend_from_slice(frame.log_mel);
+                    s.audio
+                        .last_mut()
+                        .expect("pushed above")
+                        .extend_from_slice(frame.audio);
                     s.frames += 1;
                 }
                 s.busy += t0.elapsed();

@@ -6,6 +6,7 @@
 pub mod measure;
 pub mod plots;
 pub mod scaling;
+pub mod wer;
 
 use crate::bundle::Bundle;
 use crate::decoder::DecoderOptions;
@@ -58,13 +59,6 @@ pub struct Comparison {
     pub pearson_r_delta: Option<f64>,
 }
 
-/// Word error rate, when a recogniser is available.
-#[derive(Clone, Debug, Serialize)]
-pub struct WerReport {
-    pub skipped: bool,
-    pub reason: String,
-}
-
 /// The whole benchmark report (`--json`).
 #[derive(Clone, Debug, Serialize)]
 pub struct BenchmarkReport {
@@ -75,7 +69,7 @@ pub struct BenchmarkReport {
     pub candidate: ModelBenchmark,
     pub reference: Option<ModelBenchmark>,
     pub comparison: Option<Comparison>,
-    pub wer: WerReport,
+    pub wer: wer::WerReport,
     pub plots: Vec<String>,
 }
 
@@ -345,6 +339,13 @@ pub fn run(
         }
     }
 
+    progress("word error rate", 0, 1);
+    let audio: Vec<&[Vec<f32>]> = subjects.iter().map(|s| s.audio.as_slice()).collect();
+    let latency: Vec<usize> = subjects
+        .iter()
+        .map(|s| s.engine.vocoder_latency_samples())
+        .collect();
+    let wer = wer::evaluate(&plan.recordings, &audio, &latency);
     let mut it = benches.into_iter();
     Ok(BenchmarkReport {
         schema: "neurospeak.benchmark/1",
@@ -354,12 +355,7 @@ pub fn run(
         candidate: it.next().expect("the candidate is always measured"),
         reference: it.next(),
         comparison,
-        wer: WerReport {
-            skipped: true,
-            reason: "no offline speech recognizer is wired in yet; pocketsphinx 5.1.1 \
-                     (`.local/venv/bin/pip install pocketsphinx==5.1.1`) is the planned one"
-                .into(),
-        },
+        wer,
         plots,
     })
 }

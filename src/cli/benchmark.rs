@@ -231,7 +231,18 @@ fn print_table(r: &BenchmarkReport) {
         "peak memory: {:.1} MB (whole process)",
         r.candidate.run.memory.peak_rss_mb
     );
-    if r.wer.skipped {
-        println!("WER skipped: {}", r.wer.reason);
+    let w = &r.wer;
+    if w.skipped {
+        println!("WER skipped: {}", w.reason);
+    } else {
+        let pct = |v: Option<f64>| v.map_or("n/a".into(), |v| format!("{:.1} %", v * 100.0));
+        println!(
+            "WER over {} utterances ({}): true speech {}, candidate {}, reference {}",
+            w.utterances,
+            w.recognizer.as_deref().unwrap_or("?"),
+            pct(w.truth),
+            pct(w.candidate),
+            pct(w.reference)
+        );
     }
 }
