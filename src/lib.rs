@@ -11,6 +11,7 @@ pub mod bundle;
 pub mod cli;
 pub mod decoder;
 pub mod features;
+pub mod live;
 pub mod mel;
 pub mod metrics;
 pub mod onnx;

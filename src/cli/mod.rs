@@ -2,7 +2,13 @@
 //! Only this layer uses `anyhow`; the library returns typed errors.
 
 mod inspect;
+#[cfg(feature = "lsl")]
+mod lsl_args;
 mod replay;
+#[cfg(feature = "lsl")]
+mod run;
+#[cfg(feature = "lsl")]
+mod stream_file;
 mod synth;
 mod train;
 
@@ -31,6 +37,12 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Summarise a model bundle or a recording.
     Inspect(inspect::InspectArgs),
+    /// Decode a live LSL EEG stream into speech (sound device, WAV, or the null sink).
+    #[cfg(feature = "lsl")]
+    Run(run::RunArgs),
+    /// Serve a recording's EEG as a live LSL stream, paced by the clock.
+    #[cfg(feature = "lsl")]
+    StreamFile(stream_file::StreamFileArgs),
 }
 
 /// Runs the parsed command.
@@ -40,5 +52,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Synth(a) => synth::run(a),
         Command::Train(a) => train::run(a, cli.ort_lib.as_deref()),
         Command::Inspect(a) => inspect::run(a),
+        #[cfg(feature = "lsl")]
+        Command::Run(a) => run::run(a, cli.ort_lib.as_deref()),
+        #[cfg(feature = "lsl")]
+        Command::StreamFile(a) => stream_file::run(a),
     }
 }
