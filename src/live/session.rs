@@ -499,7 +499,18 @@ pub fn run(
     }
     let wall = start.elapsed().as_secs_f64();
 
-    // Stop in data-flow order: reader, worker, sink, writers.
+    // The sink stops first, so the end of the input is not counted as an
+    // underrun; then the reader, the worker, and the writers, which drain.
+    let e2e = match sink {
+        SinkHandle::Null(h, tx) => {
+            let _ = tx.send(Control::Stop);
+            h.join()
+                .map_err(|_| SessionError::Panicked("sink"))?
+                .into_histogram()
+        }
+        #[cfg(feature = "audio")]
+        SinkHandle::Device(s) => s.stop()?,
+    };
     let _ = rtx.send(Control::Stop);
     reader_handle
         .join()
@@ -511,16 +522,6 @@ pub fn run(
     let (mut engine, worker_result) = worker_handle
         .join()
         .map_err(|_| SessionError::Panicked("worker"))?;
-    let e2e = match sink {
-        SinkHandle::Null(h, tx) => {
-            let _ = tx.send(Control::Stop);
-            h.join()
-                .map_err(|_| SessionError::Panicked("sink"))?
-                .into_histogram()
-        }
-        #[cfg(feature = "audio")]
-        SinkHandle::Device(s) => s.stop()?,
-    };
     for (_, tx) in controls.iter().filter(|(n, _)| *n != "worker") {
         let _ = tx.send(Control::Stop);
     }
