@@ -1,6 +1,6 @@
 //! NeuroSpeak: a real-time EEG-to-speech inference runtime.
 //!
-//! The modules follow the data flow: a [`recording`] (or, later, a live LSL
+//! The modules follow the data flow: a [`recording`] (or a [`live`] LSL
 //! source) feeds the [`features`] front-end, whose frames go through the ONNX
 //! [`decoder`] into the streaming [`vocoder`]; the [`pipeline`] wires them
 //! together and stamps every frame for the latency [`report`]. Around it sit
