@@ -328,3 +328,41 @@ fn run_names_the_visible_streams_when_none_matches() {
     assert!(stderr.contains("visible streams"), "{stderr}");
     assert!(stderr.contains("stream-file"), "{stderr}");
 }
+
+#[test]
+fn run_refuses_a_stream_that_does_not_fit_the_model_naming_both() {
+    if !common::onnxruntime() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ok = neurospeak()
+        .args([
+            "synth",
+            "--seed",
+            "3",
+            "--recordings",
+            "1",
+            "--utterances",
+            "1",
+        ])
+        .args(["--channels", "8", "--out"])
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "synth failed");
+    let name = unique("mismatch");
+    let _server = stream_file(&dir.path().join("rec_000.xdf"), &name, &["--loop"]);
+    let out = neurospeak()
+        .args(run_args(&name, dir.path()))
+        .args(["--duration", "1"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("expects 64 channels") && stderr.contains("has 8 channels"),
+        "{stderr}"
+    );
+}
