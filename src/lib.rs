@@ -1,6 +1,6 @@
 //! NeuroSpeak: a real-time EEG-to-speech inference runtime.
 //!
-//! The modules follow the data flow: a [`recording`] (or, later, a live LSL
+//! The modules follow the data flow: a [`recording`] (or a [`live`] LSL
 //! source) feeds the [`features`] front-end, whose frames go through the ONNX
 //! [`decoder`] into the streaming [`vocoder`]; the [`pipeline`] wires them
 //! together and stamps every frame for the latency [`report`]. Around it sit
@@ -12,6 +12,7 @@ pub mod bundle;
 pub mod cli;
 pub mod decoder;
 pub mod features;
+pub mod live;
 pub mod mel;
 pub mod metrics;
 pub mod onnx;

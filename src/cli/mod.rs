@@ -4,7 +4,13 @@
 mod benchmark;
 mod inspect;
 mod optimize;
+#[cfg(feature = "lsl")]
+mod lsl_args;
 mod replay;
+#[cfg(feature = "lsl")]
+mod run;
+#[cfg(feature = "lsl")]
+mod stream_file;
 mod synth;
 mod train;
 
@@ -37,6 +43,12 @@ pub enum Command {
     Optimize(optimize::OptimizeArgs),
     /// Summarise a model bundle or a recording.
     Inspect(inspect::InspectArgs),
+    /// Decode a live LSL EEG stream into speech (sound device, WAV, or the null sink).
+    #[cfg(feature = "lsl")]
+    Run(run::RunArgs),
+    /// Serve a recording's EEG as a live LSL stream, paced by the clock.
+    #[cfg(feature = "lsl")]
+    StreamFile(stream_file::StreamFileArgs),
 }
 
 /// Runs the parsed command.
@@ -48,5 +60,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Optimize(a) => optimize::run(a, cli.ort_lib.as_deref()),
         Command::Inspect(a) => inspect::run(a),
         Command::Benchmark(a) => benchmark::run(a, cli.ort_lib.as_deref()),
+        #[cfg(feature = "lsl")]
+        Command::Run(a) => run::run(a, cli.ort_lib.as_deref()),
+        #[cfg(feature = "lsl")]
+        Command::StreamFile(a) => stream_file::run(a),
     }
 }

@@ -1,0 +1,142 @@
+//! `neurospeak run`: a live session from an LSL stream to a sound device, a
+//! WAV file, or the headless null sink.
+
+use anyhow::Context;
+use clap::Args;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::lsl_args::{LslArgs, stop_on_signals};
+use crate::bundle::Bundle;
+use crate::decoder::init_onnxruntime;
+use crate::live::session::{AudioChoice, SessionOptions, run as run_session};
+use crate::live::source::StreamQuery;
+use crate::report::{LatencyStats, write_json};
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Model bundle directory.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// The LSL stream's name.
+    #[arg(long, conflicts_with_all = ["stream_type", "source_id"])]
+    pub stream: Option<String>,
+    /// The LSL stream's type (the default query is type EEG).
+    #[arg(long = "type", conflicts_with = "source_id")]
+    pub stream_type: Option<String>,
+    /// The LSL stream's source id.
+    #[arg(long)]
+    pub source_id: Option<String>,
+    /// Audio output: `default`, `null` (headless, clock-paced) or a device name.
+    #[arg(long, default_value = "default")]
+    pub audio: String,
+    /// WAV file for the decoded speech.
+    #[arg(long)]
+    pub wav: Option<PathBuf>,
+    /// Stop after this many seconds (default: run until Ctrl-C or SIGTERM).
+    #[arg(long, value_name = "S")]
+    pub duration: Option<f64>,
+    /// JSON report (schema in README.md), written at exit.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// CSV with every frame's stamps.
+    #[arg(long)]
+    pub csv: Option<PathBuf>,
+    /// Cores to pin the worker and the sink thread to, e.g. `0,1`.
+    #[arg(long, value_delimiter = ',')]
+    pub pin_cores: Vec<usize>,
+    /// Audio the sink holds before it plays, in milliseconds.
+    #[arg(long, default_value_t = 20.0)]
+    pub buffer_ms: f64,
+    /// Seconds to wait for the stream at start.
+    #[arg(long, default_value_t = 5.0)]
+    pub resolve_timeout: f64,
+    /// Seconds between status lines on stderr.
+    #[arg(long, default_value_t = 5.0)]
+    pub status_every: f64,
+    #[command(flatten)]
+    pub lsl: LslArgs,
+}
+
+fn fmt_latency(s: &Option<LatencyStats>) -> String {
+    s.map_or("n/a".into(), |s| {
+        format!(
+            "p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+            s.p50, s.p99, s.max
+        )
+    })
+}
+
+pub fn run(a: RunArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
+    // Before any thread exists and before liblsl is first used.
+    a.lsl.install()?;
+    let stop = stop_on_signals()?;
+    init_onnxruntime(ort_lib)?;
+    let bundle = Bundle::load(&a.model)?;
+    let query = match (&a.stream, &a.stream_type, &a.source_id) {
+        (Some(n), _, _) => StreamQuery::Name(n.clone()),
+        (_, _, Some(s)) => StreamQuery::SourceId(s.clone()),
+        (_, Some(t), _) => StreamQuery::Type(t.clone()),
+        _ => StreamQuery::Type("EEG".into()),
+    };
+    let audio = match a.audio.as_str() {
+        "null" => AudioChoice::Null,
+        "default" => AudioChoice::Device(None),
+        name => AudioChoice::Device(Some(name.to_string())),
+    };
+    if let Some(d) = a.duration {
+        anyhow::ensure!(
+            d.is_finite() && d > 0.0,
+            "--duration must be a positive number of seconds, found {d}"
+        );
+    }
+    let options = SessionOptions {
+        query,
+        resolve_timeout: Duration::from_secs_f64(a.resolve_timeout.max(0.1)),
+        audio,
+        wav: a.wav.clone(),
+        csv: a.csv.clone(),
+        duration: a.duration.map(Duration::from_secs_f64),
+        pin_cores: a.pin_cores.clone(),
+        buffer_ms: a.buffer_ms.max(0.0),
+        status_every: (a.status_every > 0.0).then(|| Duration::from_secs_f64(a.status_every)),
+        ..SessionOptions::default()
+    };
+    let outcome = run_session(&bundle, &options, stop)?;
+    let mut r = outcome.report;
+    if let Some(path) = &a.report {
+        r.outputs
+            .insert("report".to_string(), path.display().to_string());
+        write_json(path, &r)
+            .with_context(|| format!("cannot write the report {}", path.display()))?;
+    }
+    println!(
+        "model      {} ({})",
+        bundle.manifest.name,
+        bundle.dir.display()
+    );
+    println!("stream     {}", outcome.stream);
+    println!(
+        "frames     {}  ({:.1} s of audio in {:.1} s)",
+        r.frames, r.audio_seconds, r.wall_seconds
+    );
+    println!("compute    {}", fmt_latency(&r.latency_ms.compute));
+    println!("end2end    {}", fmt_latency(&r.latency_ms.end_to_end));
+    println!("transport  {}", fmt_latency(&r.latency_ms.transport));
+    println!("algorithmic latency {:.1} ms", r.latency_ms.algorithmic);
+    let f = &r.faults;
+    println!(
+        "faults     gaps {}, dropped frames {}, underruns {}, non-finite samples {}, reconnects {}",
+        f.gaps, f.dropped_frames, f.underruns, f.nonfinite_samples, f.reconnects
+    );
+    if let Some(p) = &a.wav {
+        println!("wav        {}", p.display());
+    }
+    if let Some(p) = &a.csv {
+        println!("csv        {}", p.display());
+    }
+    if let Some(p) = &a.report {
+        println!("report     {}", p.display());
+    }
+    Ok(())
+}

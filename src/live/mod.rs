@@ -1,0 +1,24 @@
+//! Live sessions over Lab Streaming Layer: choosing the liblsl configuration
+//! ([`lsl_config`]), the LSL [`source`] and its reader thread, the [`rings`]
+//! between threads, the audio [`sinks`], the [`session`] that runs them, and
+//! [`stream_file`], which serves a recording as a live stream.
+//!
+//! Only this module names `lsl`; only [`sinks::cpal`] names `cpal`.
+
+pub mod lsl_config;
+pub mod rings;
+#[cfg(feature = "lsl")]
+pub mod session;
+pub mod sinks;
+#[cfg(feature = "lsl")]
+pub mod source;
+#[cfg(feature = "lsl")]
+pub mod stream_file;
+
+/// Control messages for every session thread: a closed set, drained between
+/// frames (or blocks) with `try_recv`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Control {
+    /// Finish (drain what must be kept, close files) and return.
+    Stop,
+}

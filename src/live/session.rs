@@ -1,0 +1,589 @@
+//! A live session: the LSL reader, the decoding worker, an audio sink and a
+//! file writer, joined by SPSC rings, started together and stopped in order.
+//!
+//! ```text
+//! reader ──samples──► worker (Engine::push_sample) ──audio──► sink (null | cpal)
+//!                                                  └─audio, frames──► writer (WAV, CSV)
+//! ```
+//!
+//! Everything is built and allocated before the threads start; the worker
+//! loop allocates nothing, takes no lock and logs nothing. Control is a
+//! closed enum per thread, drained with `try_recv`.
+
+use super::Control;
+use super::rings::{Counters, FrameStamp, SampleMeta, drop_oldest, ring};
+use super::sinks::{Player, PlayerConfig, null, wav};
+use super::source::{Expected, Reader, SourceError, StreamQuery, StreamSummary, resolve_checked};
+use crate::bundle::Bundle;
+use crate::decoder::{DecoderError, DecoderOptions};
+use crate::pipeline::latency::record;
+use crate::pipeline::{Engine, EngineError};
+use crate::report::{FaultReport, MemoryReport, ModelReport, RunReport, SCHEMA, peak_rss_mb};
+use crossbeam_channel::{Receiver, Sender, unbounded};
+use ringbuf::traits::{Consumer, Observer, Producer};
+use ringbuf::{HeapCons, HeapProd};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Where the audio is played.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AudioChoice {
+    /// The clock-paced headless sink.
+    Null,
+    /// A sound device: `None` for the default one, or a name.
+    Device(Option<String>),
+}
+
+/// How to run a session.
+#[derive(Clone, Debug)]
+pub struct SessionOptions {
+    pub query: StreamQuery,
+    /// How long to wait for the stream at start.
+    pub resolve_timeout: Duration,
+    pub audio: AudioChoice,
+    pub wav: Option<PathBuf>,
+    /// One line per frame with its stamps.
+    pub csv: Option<PathBuf>,
+    /// Stop after this long; `None` runs until Ctrl-C / SIGTERM.
+    pub duration: Option<Duration>,
+    /// Cores for the worker and the sink thread, in that order.
+    pub pin_cores: Vec<usize>,
+    /// Audio the sink waits for before it starts playing, in milliseconds.
+    pub buffer_ms: f64,
+    /// Samples per sink block.
+    pub block: usize,
+    /// Input backlog beyond which the worker drops the oldest samples, in
+    /// milliseconds of signal.
+    pub max_backlog_ms: f64,
+    /// Interval between status lines; `None` for none.
+    pub status_every: Option<Duration>,
+    pub decoder: DecoderOptions,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        Self {
+            query: StreamQuery::Type("EEG".into()),
+            resolve_timeout: Duration::from_secs(5),
+            audio: AudioChoice::Null,
+            wav: None,
+            csv: None,
+            duration: None,
+            pin_cores: Vec::new(),
+            buffer_ms: 20.0,
+            block: 128,
+            max_backlog_ms: 500.0,
+            status_every: Some(Duration::from_secs(5)),
+            decoder: DecoderOptions::default(),
+        }
+    }
+}
+
+/// Errors of a live session.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("the decoder failed during the session: {0}")]
+    Decoder(#[from] DecoderError),
+    #[error(transparent)]
+    Wav(#[from] wav::WavError),
+    #[error(
+        "{path}: cannot write the frame CSV: {source}; check the directory exists and is writable"
+    )]
+    Csv {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[cfg(feature = "audio")]
+    #[error(transparent)]
+    Audio(#[from] super::sinks::cpal::AudioError),
+    #[error(
+        "audio output was requested but this build has no `audio` feature; use --audio null, \
+         or rebuild with the default features"
+    )]
+    NoAudioFeature,
+    #[error(
+        "a session thread panicked ({0}); this is a bug, please report it with the command line"
+    )]
+    Panicked(&'static str),
+}
+
+/// One decoded frame's stamps, for the CSV.
+#[derive(Clone, Copy, Debug)]
+struct FrameRecord {
+    seq: u64,
+    arrival_ns: u64,
+    features_ns: u64,
+    decoder_ns: u64,
+    vocoder_ns: u64,
+    transport_ns: i64,
+}
+
+/// What a session produced.
+pub struct SessionOutcome {
+    pub report: RunReport,
+    pub stream: StreamSummary,
+    /// Samples written to the WAV file.
+    pub wav_samples: Option<u64>,
+}
+
+struct Worker {
+    engine: Engine,
+    meta: HeapCons<SampleMeta>,
+    data: HeapCons<f32>,
+    audio: HeapProd<f32>,
+    stamps: HeapProd<FrameStamp>,
+    wav: Option<HeapProd<f32>>,
+    csv: Option<HeapProd<FrameRecord>>,
+    counters: Arc<Counters>,
+    control: Receiver<Control>,
+    channels: usize,
+    max_backlog: usize,
+    samples_per_frame: f64,
+    epoch: Instant,
+}
+
+impl Worker {
+    /// The hot loop. Allocates nothing, locks nothing, logs nothing.
+    fn run(mut self, mut sample: Vec<f32>) -> (Engine, Result<(), DecoderError>) {
+        let mut pushed: u64 = 0;
+        let ns = |t: Instant, epoch: Instant| t.saturating_duration_since(epoch).as_nanos() as u64;
+        let result = loop {
+            if let Ok(Control::Stop) = self.control.try_recv() {
+                break Ok(());
+            }
+            let backlog = self.meta.occupied_len();
+            if backlog > self.max_backlog {
+                let n = drop_oldest(
+                    &mut self.meta,
+                    &mut self.data,
+                    self.channels,
+                    backlog - self.max_backlog / 2,
+                );
+                Counters::add(&self.counters.dropped_samples, n as u64);
+                let frames = (n as f64 / self.samples_per_frame).ceil() as u64;
+                Counters::add(&self.counters.dropped_frames, frames);
+            }
+            let mut any = false;
+            let mut failed = None;
+            while let Some(m) = self.meta.try_pop() {
+                any = true;
+                self.data.pop_slice(&mut sample);
+                if m.transport_s >= 0.0 {
+                    record(
+                        &mut self.engine.latency_mut().transport,
+                        Duration::from_secs_f32(m.transport_s),
+                    );
+                }
+                let frame = match self.engine.push_sample(&sample, m.arrival) {
+                    Ok(Some(f)) => f,
+                    Ok(None) => continue,
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                };
+                let n = frame.audio.len();
+                if self.audio.vacant_len() >= n && self.stamps.vacant_len() > 0 {
+                    let _ = self.stamps.try_push(FrameStamp {
+                        audio_index: pushed,
+                        arrival: m.arrival,
+                    });
+                    self.audio.push_slice(frame.audio);
+                    pushed += n as u64;
+                } else {
+                    Counters::add(&self.counters.dropped_frames, 1);
+                }
+                if let Some(w) = self.wav.as_mut() {
+                    w.push_slice(frame.audio);
+                }
+                if let Some(c) = self.csv.as_mut() {
+                    let s = frame.stamps;
+                    let _ = c.try_push(FrameRecord {
+                        seq: frame.seq,
+                        arrival_ns: ns(s.arrival, self.epoch),
+                        features_ns: ns(s.features, self.epoch),
+                        decoder_ns: ns(s.decoder, self.epoch),
+                        vocoder_ns: ns(s.vocoder, self.epoch),
+                        transport_ns: (m.transport_s as f64 * 1e9) as i64,
+                    });
+                }
+                let frames = self.engine.frames();
+                self.counters.frames.store(frames, Ordering::Relaxed);
+                if frames.is_multiple_of(100) {
+                    let h = &self.engine.latency().compute;
+                    let c = &self.counters;
+                    c.compute_p50_ns
+                        .store(h.value_at_quantile(0.5), Ordering::Relaxed);
+                    c.compute_p99_ns
+                        .store(h.value_at_quantile(0.99), Ordering::Relaxed);
+                }
+            }
+            if let Some(e) = failed {
+                break Err(e);
+            }
+            self.counters
+                .nonfinite
+                .store(self.engine.nonfinite_samples(), Ordering::Relaxed);
+            if !any {
+                std::thread::park_timeout(Duration::from_millis(2));
+            }
+        };
+        (self.engine, result)
+    }
+}
+
+/// Pins the current thread to `core` when one is given.
+fn pin(core: Option<usize>) {
+    if let Some(id) = core
+        && !core_affinity::set_for_current(core_affinity::CoreId { id })
+    {
+        tracing::warn!("could not pin a session thread to core {id}");
+    }
+}
+
+fn spawn<T: Send + 'static>(name: &str, f: impl FnOnce() -> T + Send + 'static) -> JoinHandle<T> {
+    std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(f)
+        .expect("the OS can start a thread")
+}
+
+/// The one-line status.
+fn status_line(c: &Counters, elapsed: Duration) -> String {
+    let ms = |v: u64| v as f64 / 1e6;
+    format!(
+        "run {:7.1} s | frames {} | compute p50 {:.3} ms p99 {:.3} ms | underruns {} | gaps {} | \
+         dropped {} | reconnects {} | {}",
+        elapsed.as_secs_f64(),
+        Counters::get(&c.frames),
+        ms(Counters::get(&c.compute_p50_ns)),
+        ms(Counters::get(&c.compute_p99_ns)),
+        Counters::get(&c.underruns),
+        Counters::get(&c.gaps),
+        Counters::get(&c.dropped_frames),
+        Counters::get(&c.reconnects),
+        if c.connected.load(Ordering::Relaxed) {
+            "stream connected"
+        } else {
+            "STREAM LOST, playing silence"
+        }
+    )
+}
+
+/// Writes frame records as CSV lines until told to stop.
+fn csv_writer(
+    path: PathBuf,
+    mut records: HeapCons<FrameRecord>,
+    control: Receiver<Control>,
+) -> Result<(), SessionError> {
+    let err = |source| SessionError::Csv {
+        path: path.clone(),
+        source,
+    };
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&path).map_err(err)?);
+    writeln!(
+        out,
+        "seq,arrival_ns,features_ns,decoder_ns,vocoder_ns,compute_ns,transport_ns"
+    )
+    .map_err(err)?;
+    loop {
+        let stop = matches!(control.try_recv(), Ok(Control::Stop));
+        while let Some(r) = records.try_pop() {
+            writeln!(
+                out,
+                "{},{},{},{},{},{},{}",
+                r.seq,
+                r.arrival_ns,
+                r.features_ns,
+                r.decoder_ns,
+                r.vocoder_ns,
+                r.vocoder_ns.saturating_sub(r.arrival_ns),
+                r.transport_ns
+            )
+            .map_err(err)?;
+        }
+        if stop {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    out.flush().map_err(err)
+}
+
+/// The running sink, whatever it is.
+enum SinkHandle {
+    Null(JoinHandle<Player>, Sender<Control>),
+    #[cfg(feature = "audio")]
+    Device(super::sinks::cpal::DeviceSink),
+}
+
+/// Runs a live session until `duration` passes or `stop` is set (by a signal
+/// handler), then writes nothing itself: the caller gets the report.
+pub fn run(
+    bundle: &Bundle,
+    options: &SessionOptions,
+    stop: Arc<AtomicBool>,
+) -> Result<SessionOutcome, SessionError> {
+    let m = &bundle.manifest;
+    let expected = Expected {
+        channels: m.input.channels,
+        rate_hz: m.input.sample_rate_hz,
+    };
+    let stream = resolve_checked(
+        &options.query,
+        expected,
+        &bundle.dir.display().to_string(),
+        options.resolve_timeout,
+    )?;
+    let engine = Engine::build(bundle, &options.decoder)?;
+    let sr = m.vocoder.sample_rate_hz;
+    let hop = m.vocoder.hop_length;
+    let ch = expected.channels;
+    let rate = expected.rate_hz;
+
+    // Rings: two seconds of input, one second of audio.
+    let in_cap = (2.0 * rate).ceil() as usize;
+    let (meta_p, meta_c) = ring::<SampleMeta>(in_cap);
+    let (data_p, data_c) = ring::<f32>(in_cap * ch);
+    let (audio_p, audio_c) = ring::<f32>(sr as usize);
+    let (stamps_p, stamps_c) = ring::<FrameStamp>(sr as usize / hop + 1);
+    let (wav_p, wav_c) = ring::<f32>(4 * sr as usize);
+    let (csv_p, csv_c) = ring::<FrameRecord>(400);
+    let counters = Arc::new(Counters::default());
+    let epoch = Instant::now();
+
+    let prefill = ((options.buffer_ms / 1000.0) * sr as f64).round() as usize;
+    let end_to_end = engine.latency().end_to_end.clone();
+    // Up to 100 ms more than the prefill may queue before the oldest goes.
+    let max_queue = prefill + sr as usize / 10;
+    let player = Player::new(
+        audio_c,
+        stamps_c,
+        PlayerConfig {
+            prefill,
+            max_queue,
+            hop,
+            rate: sr,
+        },
+        end_to_end,
+        counters.clone(),
+    );
+    let wav_writer = match &options.wav {
+        Some(p) => Some(wav::WavWriter::create(p, sr)?),
+        None => None,
+    };
+
+    // Parties: worker, reader, the null sink's thread, the writers, and this thread.
+    let threads = 3
+        + usize::from(options.audio == AudioChoice::Null)
+        + usize::from(wav_writer.is_some())
+        + usize::from(options.csv.is_some());
+    let barrier = Arc::new(Barrier::new(threads));
+    let mut controls: Vec<(&'static str, Sender<Control>)> = Vec::new();
+
+    // Worker first: the reader needs its handle to wake it.
+    let (wtx, wrx) = unbounded();
+    controls.push(("worker", wtx));
+    let worker = Worker {
+        engine,
+        meta: meta_c,
+        data: data_c,
+        audio: audio_p,
+        stamps: stamps_p,
+        wav: wav_writer.as_ref().map(|_| wav_p),
+        csv: options.csv.as_ref().map(|_| csv_p),
+        counters: counters.clone(),
+        control: wrx,
+        channels: ch,
+        max_backlog: ((options.max_backlog_ms / 1000.0) * rate).ceil() as usize,
+        samples_per_frame: rate * m.features.hop_ms / 1000.0,
+        epoch,
+    };
+    let core = options.pin_cores.first().copied();
+    let b = barrier.clone();
+    let sample = vec![0.0f32; ch];
+    let worker_handle = spawn("ns-worker", move || {
+        pin(core);
+        b.wait();
+        worker.run(sample)
+    });
+
+    let (rtx, rrx) = unbounded();
+    let reader = Reader {
+        query: options.query.clone(),
+        expected,
+        meta: meta_p,
+        data: data_p,
+        counters: counters.clone(),
+        control: rrx,
+        worker: worker_handle.thread().clone(),
+    };
+    let b = barrier.clone();
+    let reader_handle = spawn("ns-lsl-reader", move || {
+        b.wait();
+        reader.run()
+    });
+
+    let sink_core = options.pin_cores.get(1).copied();
+    let sink = match &options.audio {
+        AudioChoice::Null => {
+            let (tx, rx) = unbounded();
+            let b = barrier.clone();
+            let block = options.block;
+            let h = spawn("ns-null-sink", move || {
+                pin(sink_core);
+                b.wait();
+                null::run(player, block, sr, rx)
+            });
+            SinkHandle::Null(h, tx)
+        }
+        #[cfg(feature = "audio")]
+        AudioChoice::Device(name) => SinkHandle::Device(super::sinks::cpal::DeviceSink::start(
+            name.as_deref(),
+            player,
+            sr,
+        )?),
+        #[cfg(not(feature = "audio"))]
+        AudioChoice::Device(_) => {
+            drop(player);
+            return Err(SessionError::NoAudioFeature);
+        }
+    };
+
+    let wav_handle = wav_writer.map(|w| {
+        let (tx, rx) = unbounded();
+        controls.push(("wav", tx));
+        let b = barrier.clone();
+        spawn("ns-wav-writer", move || {
+            b.wait();
+            wav::run(w, wav_c, rx)
+        })
+    });
+    let csv_handle = options.csv.clone().map(|path| {
+        let (tx, rx) = unbounded();
+        controls.push(("csv", tx));
+        let b = barrier.clone();
+        spawn("ns-csv-writer", move || {
+            b.wait();
+            csv_writer(path, csv_c, rx)
+        })
+    });
+    // The main thread is the last party; everything starts together.
+    barrier.wait();
+    let start = Instant::now();
+    let mut next_status = options.status_every.map(|d| start + d);
+    loop {
+        std::thread::sleep(Duration::from_millis(20));
+        let now = Instant::now();
+        if stop.load(Ordering::Relaxed)
+            || options.duration.is_some_and(|d| now - start >= d)
+            || worker_handle.is_finished()
+        {
+            break;
+        }
+        if let Some(t) = next_status
+            && now >= t
+        {
+            eprintln!("{}", status_line(&counters, now - start));
+            next_status = options.status_every.map(|d| t + d);
+        }
+    }
+    let wall = start.elapsed().as_secs_f64();
+
+    // The sink stops first, so the end of the input is not counted as an
+    // underrun; then the reader, the worker, and the writers, which drain.
+    let e2e = match sink {
+        SinkHandle::Null(h, tx) => {
+            let _ = tx.send(Control::Stop);
+            h.join()
+                .map_err(|_| SessionError::Panicked("sink"))?
+                .into_histogram()
+        }
+        #[cfg(feature = "audio")]
+        SinkHandle::Device(s) => s.stop()?,
+    };
+    let _ = rtx.send(Control::Stop);
+    reader_handle
+        .join()
+        .map_err(|_| SessionError::Panicked("reader"))?;
+    for (_, tx) in controls.iter().filter(|(n, _)| *n == "worker") {
+        let _ = tx.send(Control::Stop);
+    }
+    worker_handle.thread().unpark();
+    let (mut engine, worker_result) = worker_handle
+        .join()
+        .map_err(|_| SessionError::Panicked("worker"))?;
+    for (_, tx) in controls.iter().filter(|(n, _)| *n != "worker") {
+        let _ = tx.send(Control::Stop);
+    }
+    let wav_samples = match wav_handle {
+        Some(h) => Some(
+            h.join()
+                .map_err(|_| SessionError::Panicked("wav writer"))??,
+        ),
+        None => None,
+    };
+    if let Some(h) = csv_handle {
+        h.join()
+            .map_err(|_| SessionError::Panicked("csv writer"))??;
+    }
+    worker_result?;
+    if options.status_every.is_some() {
+        eprintln!("{}", status_line(&counters, start.elapsed()));
+    }
+
+    engine.latency_mut().end_to_end = e2e;
+    let mut outputs = BTreeMap::new();
+    if let Some(p) = &options.wav {
+        outputs.insert("wav".to_string(), p.display().to_string());
+    }
+    if let Some(p) = &options.csv {
+        outputs.insert("csv".to_string(), p.display().to_string());
+    }
+    let c = &counters;
+    let samples_in = Counters::get(&c.samples_in);
+    let report = RunReport {
+        schema: SCHEMA,
+        command: "run".to_string(),
+        model: ModelReport {
+            name: m.name.clone(),
+            path: bundle.dir.display().to_string(),
+            sha256: bundle.sha256().to_string(),
+        },
+        input: format!("lsl: {stream}"),
+        frames: engine.frames(),
+        audio_seconds: (engine.frames() as usize * hop) as f64 / sr as f64,
+        wall_seconds: wall,
+        realtime_factor: samples_in as f64 / rate / wall.max(1e-9),
+        latency_ms: engine
+            .latency()
+            .report(engine.algorithmic_latency_s() * 1000.0),
+        accuracy: None,
+        faults: FaultReport {
+            gaps: Counters::get(&c.gaps),
+            dropped_frames: Counters::get(&c.dropped_frames),
+            underruns: Counters::get(&c.underruns),
+            nonfinite_samples: engine.nonfinite_samples(),
+            reconnects: Counters::get(&c.reconnects),
+        },
+        memory: MemoryReport {
+            peak_rss_mb: peak_rss_mb(),
+            model_bytes: bundle.model_bytes,
+        },
+        outputs,
+    };
+    Ok(SessionOutcome {
+        report,
+        stream,
+        wav_samples,
+    })
+}

@@ -1,0 +1,32 @@
+//! The headless sink: a thread that consumes fixed blocks at the audio rate,
+//! paced by the monotonic clock (the ALSA `null` device is not paced), so a
+//! server without a sound card measures the same end-to-end latency a device
+//! would give.
+
+use super::Player;
+use crossbeam_channel::Receiver;
+use std::time::{Duration, Instant};
+
+pub use crate::live::Control;
+
+/// Runs the paced sink until told to stop; returns the player (with its
+/// end-to-end histogram).
+pub fn run(mut player: Player, block: usize, rate: u32, control: Receiver<Control>) -> Player {
+    let mut out = vec![0.0f32; block];
+    let period = Duration::from_secs_f64(block as f64 / rate as f64);
+    let start = Instant::now();
+    let mut b: u32 = 0;
+    loop {
+        if let Ok(Control::Stop) = control.try_recv() {
+            break;
+        }
+        let due = start + period * b;
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        // The block starts playing at its due time.
+        player.fill(&mut out, due.max(start));
+        b = b.wrapping_add(1);
+    }
+    player
+}

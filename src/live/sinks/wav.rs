@@ -1,0 +1,108 @@
+//! The WAV writer: a thread that drains its own audio ring into a 16-bit PCM
+//! file, so file I/O never happens on the worker. The file is written as
+//! `OUT.wav.partial` and renamed when finished, which also happens after
+//! Ctrl-C or SIGTERM because the session stops its threads in order.
+
+use crossbeam_channel::Receiver;
+use ringbuf::HeapCons;
+use ringbuf::traits::Consumer;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use crate::live::Control;
+
+/// Errors of the WAV writer.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: cannot write the WAV file: {message}; check the directory exists and is writable")]
+pub struct WavError {
+    pub path: PathBuf,
+    pub message: String,
+}
+
+/// An open WAV file.
+pub struct WavWriter {
+    path: PathBuf,
+    tmp: PathBuf,
+    writer: hound::WavWriter<BufWriter<std::fs::File>>,
+    samples: u64,
+}
+
+impl WavWriter {
+    /// Creates `path` (as `path.partial` until finished), mono 16-bit at `rate` Hz.
+    pub fn create(path: &Path, rate: u32) -> Result<Self, WavError> {
+        let tmp = path.with_extension("wav.partial");
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: rate,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let writer = hound::WavWriter::create(&tmp, spec).map_err(|e| WavError {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            tmp,
+            writer,
+            samples: 0,
+        })
+    }
+
+    fn err(&self, e: &dyn std::fmt::Display) -> WavError {
+        WavError {
+            path: self.path.clone(),
+            message: e.to_string(),
+        }
+    }
+
+    /// Appends samples.
+    pub fn write(&mut self, audio: &[f32]) -> Result<(), WavError> {
+        for &s in audio {
+            let v = (s.clamp(-1.0, 1.0) * i16::MAX as f32) as i16;
+            if let Err(e) = self.writer.write_sample(v) {
+                return Err(self.err(&e));
+            }
+        }
+        self.samples += audio.len() as u64;
+        Ok(())
+    }
+
+    /// Finishes the header and moves the file into place; returns the
+    /// samples written.
+    pub fn finish(self) -> Result<u64, WavError> {
+        let (path, tmp, samples) = (self.path.clone(), self.tmp.clone(), self.samples);
+        let e = |m: &dyn std::fmt::Display| WavError {
+            path: path.clone(),
+            message: m.to_string(),
+        };
+        self.writer.finalize().map_err(|x| e(&x))?;
+        std::fs::rename(&tmp, &path).map_err(|x| e(&x))?;
+        Ok(samples)
+    }
+}
+
+/// Runs the writer until told to stop, then drains the ring and finishes.
+pub fn run(
+    mut wav: WavWriter,
+    mut audio: HeapCons<f32>,
+    control: Receiver<Control>,
+) -> Result<u64, WavError> {
+    let mut buf = vec![0.0f32; 4096];
+    loop {
+        let stop = matches!(control.try_recv(), Ok(Control::Stop));
+        loop {
+            let n = audio.pop_slice(&mut buf);
+            if n == 0 {
+                break;
+            }
+            wav.write(&buf[..n])?;
+        }
+        if stop {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    wav.finish()
+}
