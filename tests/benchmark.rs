@@ -98,7 +98,13 @@ fn side_by_side_report_and_plots() {
     }
     let wer = &r["wer"];
     if wer["skipped"] == true {
-        assert!(wer["reason"].as_str().unwrap().contains("pip install pocketsphinx"), "{wer}");
+        assert!(
+            wer["reason"]
+                .as_str()
+                .unwrap()
+                .contains("pip install pocketsphinx"),
+            "{wer}"
+        );
     } else {
         assert_eq!(wer["utterances"], 2, "{wer}");
         for k in ["truth", "candidate", "reference"] {

@@ -9,10 +9,14 @@
 
 mod common;
 
+/// The live tests run one at a time: each starts an outlet and a session
+/// process, and on two shared cores parallel sessions starve each other.
+static SERIAL: Mutex<()> = Mutex::new(());
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 fn loopback_config() -> PathBuf {
@@ -154,6 +158,7 @@ fn best_offset(reference: &[i16], live: &[i16]) -> (usize, i32) {
 
 #[test]
 fn stream_file_to_run_matches_replay_with_no_gaps_or_underruns() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let Some((rec, reference)) = fixture() else {
         return;
     };
@@ -204,6 +209,7 @@ fn stream_file_to_run_matches_replay_with_no_gaps_or_underruns() {
 
 #[test]
 fn run_survives_the_outlet_dying_and_returning_and_finishes_files_on_sigterm() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let Some((rec, _)) = fixture() else {
         return;
     };
@@ -259,6 +265,7 @@ fn run_survives_the_outlet_dying_and_returning_and_finishes_files_on_sigterm() {
 
 #[test]
 fn a_pylsl_outlet_feeds_run() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let python = common::root().join(".local/venv/bin/python");
     let has_pylsl = Command::new(&python)
         .args(["-c", "import pylsl, numpy"])
@@ -314,6 +321,7 @@ while sent < 1024 * 20:
 
 #[test]
 fn run_names_the_visible_streams_when_none_matches() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     if !common::onnxruntime() {
         return;
     }
@@ -331,6 +339,7 @@ fn run_names_the_visible_streams_when_none_matches() {
 
 #[test]
 fn run_refuses_a_stream_that_does_not_fit_the_model_naming_both() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     if !common::onnxruntime() {
         return;
     }

@@ -3,9 +3,9 @@
 
 mod benchmark;
 mod inspect;
-mod optimize;
 #[cfg(feature = "lsl")]
 mod lsl_args;
+mod optimize;
 mod replay;
 #[cfg(feature = "lsl")]
 mod run;
