@@ -10,8 +10,8 @@ use neurospeak::bundle::{Bundle, sha256_file, write_manifest};
 use neurospeak::decoder::init_onnxruntime;
 use neurospeak::onnx::{OnnxError, load_model};
 use neurospeak::optimize::{
-    CalibrationMethod, OPTIMIZED_DIR, ORT_EXTENDED_FILE, OptimizeError, OptimizeOptions,
-    QuantConfig, REPORT_FILE, optimize_bundle,
+    CalibrationMethod, OPTIMIZED_DIR, ORT_EXTENDED_FILE, ORT_FORMAT_FILE, OptimizeError,
+    OptimizeOptions, QuantConfig, REPORT_FILE, optimize_bundle,
 };
 use neurospeak::synth::{CorpusConfig, forward::ForwardConfig, generate};
 
@@ -101,6 +101,15 @@ fn demo_model_optimizes_within_tolerance_and_the_guard_refuses_a_bad_one() {
         report.accuracy
     );
     assert!(report.timing.is_some());
+
+    // The ORT (flatbuffer) format: its file identifier is "ORTM" at bytes 4..8.
+    let ort_bytes = std::fs::read(dir.join(ORT_FORMAT_FILE)).expect("the .ort model was saved");
+    assert_eq!(&ort_bytes[4..8], b"ORTM");
+    assert!(
+        report.ort_format.contains("model.ort"),
+        "{}",
+        report.ort_format
+    );
 
     // ORT's Extended-level graph fuses every DequantizeLinear into the quantized kernels.
     let ext = load_model(&dir.join(ORT_EXTENDED_FILE)).expect("the Extended graph was saved");

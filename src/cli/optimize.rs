@@ -20,7 +20,7 @@ pub struct OptimizeArgs {
     /// Quantization configuration (defaults apply when absent).
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Also save ONNX Runtime's optimised graph (Extended level) as optimized_model/model.ort-extended.onnx.
+    /// Also save ONNX Runtime's optimised graph (Extended level) as optimized_model/model.ort-extended.onnx and, in ORT format, model.ort.
     #[arg(long)]
     pub to_onnx: bool,
     /// Spread feature extraction, calibration and evaluation over worker threads.

@@ -76,6 +76,13 @@ impl Decoder {
             .with_intra_op_spinning(opts.spin)
             .map_err(|e| session_err(e.to_string()))?;
         if let Some(out) = &opts.optimized_model_path {
+            if out.extension().is_some_and(|e| e == "ort") {
+                // A `.ort` path asks for ONNX Runtime's flatbuffer format
+                // (for minimal mobile and edge builds) instead of ONNX.
+                builder = builder
+                    .with_config_entry("session.save_model_format", "ORT")
+                    .map_err(|e| session_err(e.to_string()))?;
+            }
             builder = builder
                 .with_optimized_model_path(out)
                 .map_err(|e| session_err(e.to_string()))?;

@@ -156,6 +156,8 @@ pub const OPTIMIZED_DIR: &str = "optimized_model";
 pub const REPORT_FILE: &str = "optimize_report.json";
 /// The file name of ONNX Runtime's optimised graph inside the bundle.
 pub const ORT_EXTENDED_FILE: &str = "model.ort-extended.onnx";
+/// The same optimised graph in ONNX Runtime's own (flatbuffer) format.
+pub const ORT_FORMAT_FILE: &str = "model.ort";
 
 fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> OptimizeError {
     let path = path.to_path_buf();
@@ -368,6 +370,14 @@ fn write_and_check(
                 ..Default::default()
             },
         )?;
+        Decoder::load(
+            &qpath,
+            &DecoderOptions {
+                optimization: GraphOptimization::Extended,
+                optimized_model_path: Some(tmp.join(ORT_FORMAT_FILE)),
+                ..Default::default()
+            },
+        )?;
         Some(final_dir.join(ORT_EXTENDED_FILE).display().to_string())
     } else {
         Decoder::load(&qpath, &DecoderOptions::default())?;
@@ -479,10 +489,14 @@ fn write_and_check(
             workers,
         },
         ort_extended_model: ort_extended,
-        ort_format: "not written: ort 2.0.0-rc.15 saves optimised graphs only as ONNX \
-                     (SessionOptions.optimized_model_filepath); the ORT flatbuffer format needs \
-                     the session config `session.save_model_format`, which it does not expose typed"
-            .into(),
+        ort_format: if opts.to_onnx {
+            format!(
+                "{} (ONNX Runtime's flatbuffer format, Extended level, for minimal mobile and edge builds)",
+                final_dir.join(ORT_FORMAT_FILE).display()
+            )
+        } else {
+            "not written: pass --to-onnx".into()
+        },
     })
 }
 
