@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# A real-time live session on loopback LSL: the demo recording served in a
+# loop by `stream-file`, decoded by `run` with the demo model (or MODEL) into
+# the clock-paced null sink, for SECONDS (default 600). Prints compute,
+# end-to-end and transport latency p50/p99/max, faults and peak memory.
+# LSL stays on this machine (configs/lsl_loopback.cfg).
+#
+# Usage: benches/live_session.sh [SECONDS] [MODEL]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-600}
+model=${2:-models/demo}
+scripts/setup.sh --release >/dev/null
+bin=target/release/neurospeak
+export LSLAPICFG="$PWD/configs/lsl_loopback.cfg"
+rec=out/demo/rec_020.xdf
+[ -f "$rec" ] || "$bin" synth --out out/demo --seed 7 --recordings 1 --first-index 20 >/dev/null
+name="neurospeak-bench-$$"
+report=out/live_session_report.json
+"$bin" stream-file "$rec" --name "$name" --loop --wait-for-consumer --lsl-local >/dev/null &
+server=$!
+trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true' EXIT
+"$bin" run --model "$model" --stream "$name" --audio null --duration "$seconds" \
+  --report "$report" --status-every 30 --lsl-local
+python3 - "$report" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+lat = r["latency_ms"]
+for k in ("compute", "end_to_end", "transport"):
+    s = lat[k]
+    print(f"{k:<11} p50 {s['p50']:.3f} ms  p99 {s['p99']:.3f} ms  max {s['max']:.3f} ms")
+print(f"algorithmic {lat['algorithmic']:.1f} ms; end to end minus algorithmic is the figure above")
+print("faults     ", r["faults"])
+print(f"frames {r['frames']}, peak memory {r['memory']['peak_rss_mb']:.1f} MB")
+PY
