@@ -29,7 +29,7 @@ lat = r["latency_ms"]
 for k in ("compute", "end_to_end", "transport"):
     s = lat[k]
     print(f"{k:<11} p50 {s['p50']:.3f} ms  p99 {s['p99']:.3f} ms  max {s['max']:.3f} ms")
-print(f"algorithmic {lat['algorithmic']:.1f} ms; end to end minus algorithmic is the figure above")
+print(f"algorithmic {lat['algorithmic']:.1f} ms (fixed; not included in the figures above)")
 print("faults     ", r["faults"])
 print(f"frames {r['frames']}, peak memory {r['memory']['peak_rss_mb']:.1f} MB")
 PY
