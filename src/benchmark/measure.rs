@@ -6,6 +6,7 @@ use crate::bundle::Bundle;
 use crate::decoder::DecoderOptions;
 use crate::pipeline::{Engine, EngineError};
 use crate::recording::Recording;
+use crate::report::current_rss_mb;
 use std::time::{Duration, Instant};
 
 /// One model under measurement.
@@ -21,19 +22,6 @@ pub struct Subject {
     /// Time spent inside this model's engine.
     pub busy: Duration,
     pub frames: u64,
-}
-
-/// Current resident set size of this process in MiB (VmRSS), 0 if unknown.
-pub fn current_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 impl Subject {
