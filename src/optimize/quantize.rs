@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use onnx_protobuf::{ModelProto, NodeProto, TensorProto};
+use onnx_protobuf::{GraphProto, ModelProto, NodeProto, TensorProto};
 use serde::Serialize;
 
 use super::graph::{
@@ -402,6 +402,21 @@ fn param_dims(n: usize, per_channel: bool) -> Vec<usize> {
     if per_channel { vec![n] } else { vec![] }
 }
 
+/// The graph of `model`, to rewrite in place, and a copy of its initializers by name.
+fn graph_and_initializers(
+    model: &mut ModelProto,
+) -> Result<(&mut GraphProto, HashMap<String, TensorProto>), OptimizeError> {
+    let g = model.graph.as_mut().ok_or_else(|| OptimizeError::Graph {
+        reason: "the model has no graph".into(),
+    })?;
+    let inits = g
+        .initializer
+        .iter()
+        .map(|t| (t.name.clone(), t.clone()))
+        .collect();
+    Ok((g, inits))
+}
+
 /// Rewrites the model in QDQ form with the activation ranges found by calibration.
 pub fn quantize_static(
     model: &ModelProto,
@@ -411,14 +426,7 @@ pub fn quantize_static(
     per_channel: bool,
 ) -> Result<(ModelProto, QuantSummary), OptimizeError> {
     let mut out = model.clone();
-    let g = out.graph.as_mut().ok_or_else(|| OptimizeError::Graph {
-        reason: "the model has no graph".into(),
-    })?;
-    let inits: HashMap<String, TensorProto> = g
-        .initializer
-        .iter()
-        .map(|t| (t.name.clone(), t.clone()))
-        .collect();
+    let (g, inits) = graph_and_initializers(&mut out)?;
     let mut summary = plan.summary.clone();
     // Activation parameters.
     let mut act: HashMap<String, (f32, u8)> = HashMap::new();
@@ -619,14 +627,7 @@ pub fn quantize_dynamic(
     per_channel: bool,
 ) -> Result<(ModelProto, QuantSummary), OptimizeError> {
     let mut out = model.clone();
-    let g = out.graph.as_mut().ok_or_else(|| OptimizeError::Graph {
-        reason: "the model has no graph".into(),
-    })?;
-    let inits: HashMap<String, TensorProto> = g
-        .initializer
-        .iter()
-        .map(|t| (t.name.clone(), t.clone()))
-        .collect();
+    let (g, inits) = graph_and_initializers(&mut out)?;
     let mut summary = plan.summary.clone();
     let mut new_inits = Vec::new();
     let mut rewritten: HashMap<usize, Vec<NodeProto>> = HashMap::new();
