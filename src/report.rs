@@ -68,9 +68,18 @@ pub struct AccuracyReport {
 /// Faults counted during the run; none of them stops it.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct FaultReport {
+    /// Forward jumps in the input timestamps (more than 1.5 sample periods).
     pub gaps: u64,
+    /// Samples missing inside those gaps.
+    pub missing_samples: u64,
+    /// Samples whose timestamp did not advance; dropped before the decoder.
+    pub duplicated_samples: u64,
+    /// Input samples dropped because the decoder fell behind.
+    pub dropped_samples: u64,
+    /// Frames lost: input dropped (in frames) or audio with no room to play.
     pub dropped_frames: u64,
     pub underruns: u64,
+    /// Non-finite channel values, replaced by the channel's last finite value.
     pub nonfinite_samples: u64,
     pub reconnects: u64,
 }

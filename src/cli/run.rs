@@ -126,8 +126,16 @@ pub fn run(a: RunArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
     println!("algorithmic latency {:.1} ms", r.latency_ms.algorithmic);
     let f = &r.faults;
     println!(
-        "faults     gaps {}, dropped frames {}, underruns {}, non-finite samples {}, reconnects {}",
-        f.gaps, f.dropped_frames, f.underruns, f.nonfinite_samples, f.reconnects
+        "faults     gaps {} ({} samples missing), duplicated samples {}, dropped samples {}, \
+         dropped frames {}, underruns {}, non-finite values {}, reconnects {}",
+        f.gaps,
+        f.missing_samples,
+        f.duplicated_samples,
+        f.dropped_samples,
+        f.dropped_frames,
+        f.underruns,
+        f.nonfinite_samples,
+        f.reconnects
     );
     if let Some(p) = &a.wav {
         println!("wav        {}", p.display());

@@ -20,6 +20,10 @@ pub struct StreamFileArgs {
     /// Hold the clock until an inlet connects, so it receives the first sample.
     #[arg(long)]
     pub wait_for_consumer: bool,
+    /// Pace as a factor of real time; above 1 it overloads the consumer on
+    /// purpose (timestamps stay nominal, so they run ahead of the clock).
+    #[arg(long, default_value_t = 1.0)]
+    pub speed: f64,
     #[command(flatten)]
     pub lsl: LslArgs,
 }
@@ -27,12 +31,18 @@ pub struct StreamFileArgs {
 pub fn run(a: StreamFileArgs) -> anyhow::Result<()> {
     a.lsl.install()?;
     let stop = stop_on_signals()?;
+    anyhow::ensure!(
+        a.speed.is_finite() && a.speed > 0.0,
+        "--speed must be a positive factor of real time (1 = real time), found {}",
+        a.speed
+    );
     let rec = crate::recording::load(&a.recording)?;
     let options = StreamFileOptions {
         name: a.name.clone(),
         looping: a.looping,
         wait_for_consumer: a.wait_for_consumer,
         chunk_interval: Duration::from_millis(10),
+        speed: a.speed,
     };
     eprintln!(
         "stream-file: serving {} as LSL stream {:?} (type EEG, source_id {:?}, {} channels at {} Hz, {:.1} s{})",
@@ -44,6 +54,12 @@ pub fn run(a: StreamFileArgs) -> anyhow::Result<()> {
         rec.eeg.duration_s(),
         if a.looping { ", looping" } else { "" }
     );
+    if a.speed != 1.0 {
+        eprintln!(
+            "stream-file: pacing at {}x real time; timestamps stay nominal",
+            a.speed
+        );
+    }
     if a.wait_for_consumer {
         eprintln!("stream-file: waiting for a consumer");
     }

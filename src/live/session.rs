@@ -18,7 +18,9 @@ use crate::bundle::Bundle;
 use crate::decoder::{DecoderError, DecoderOptions};
 use crate::pipeline::latency::record;
 use crate::pipeline::{Engine, EngineError};
-use crate::report::{FaultReport, MemoryReport, ModelReport, RunReport, SCHEMA, peak_rss_mb};
+use crate::report::{
+    FaultReport, MemoryReport, ModelReport, RunReport, SCHEMA, current_rss_mb, peak_rss_mb,
+};
 use crossbeam_channel::{Receiver, Sender, unbounded};
 use ringbuf::traits::{Consumer, Observer, Producer};
 use ringbuf::{HeapCons, HeapProd};
@@ -262,15 +264,17 @@ fn status_line(c: &Counters, elapsed: Duration) -> String {
     let ms = |v: u64| v as f64 / 1e6;
     format!(
         "run {:7.1} s | frames {} | compute p50 {:.3} ms p99 {:.3} ms | underruns {} | gaps {} | \
-         dropped {} | reconnects {} | {}",
+         duplicates {} | dropped {} | reconnects {} | rss {:.1} MB | {}",
         elapsed.as_secs_f64(),
         Counters::get(&c.frames),
         ms(Counters::get(&c.compute_p50_ns)),
         ms(Counters::get(&c.compute_p99_ns)),
         Counters::get(&c.underruns),
         Counters::get(&c.gaps),
+        Counters::get(&c.duplicates),
         Counters::get(&c.dropped_frames),
         Counters::get(&c.reconnects),
+        current_rss_mb(),
         if c.connected.load(Ordering::Relaxed) {
             "stream connected"
         } else {
@@ -570,6 +574,9 @@ pub fn run(
         accuracy: None,
         faults: FaultReport {
             gaps: Counters::get(&c.gaps),
+            missing_samples: Counters::get(&c.missing_samples),
+            duplicated_samples: Counters::get(&c.duplicates),
+            dropped_samples: Counters::get(&c.dropped_samples),
             dropped_frames: Counters::get(&c.dropped_frames),
             underruns: Counters::get(&c.underruns),
             nonfinite_samples: engine.nonfinite_samples(),

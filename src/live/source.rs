@@ -205,11 +205,14 @@ const STALL: Duration = Duration::from_millis(200);
 const RESOLVE_WAIT_S: f64 = 0.2;
 /// How often the clock offset is refreshed.
 const CORRECTION_EVERY: Duration = Duration::from_secs(5);
+/// How often to look for the first clock offset after connecting.
+const CORRECTION_PENDING: Duration = Duration::from_millis(50);
 
 struct Connection {
     inlet: lsl::StreamInlet,
     uid: String,
-    correction: f64,
+    /// The remote clock's offset from ours, once liblsl has measured it.
+    correction: Option<f64>,
     last_ts: Option<f64>,
     last_data: Instant,
     last_check: Instant,
@@ -225,6 +228,7 @@ impl Reader {
         let mut buf = vec![0.0f32; ch];
         let mut conn: Option<Connection> = None;
         let mut ever_connected = false;
+        let mut lost_at: Option<Instant> = None;
         loop {
             if let Ok(Control::Stop) = self.control.try_recv() {
                 break;
@@ -234,6 +238,11 @@ impl Reader {
                 if conn.is_some() {
                     if ever_connected {
                         Counters::add(&self.counters.reconnects, 1);
+                        let away = lost_at.map_or(0.0, |t| t.elapsed().as_secs_f64());
+                        tracing::warn!(
+                            "the LSL stream {} is back after {away:.2} s; reconnected",
+                            self.query
+                        );
                     }
                     ever_connected = true;
                     self.counters.connected.store(true, Ordering::Relaxed);
@@ -257,14 +266,17 @@ impl Reader {
                 }
                 timeout = 0.0;
                 let arrival = Instant::now();
-                let local_ts = ts + c.correction;
-                let transport_s = (lsl::local_clock() - local_ts) as f32;
+                let transport_s = c
+                    .correction
+                    .map_or(-1.0, |k| (lsl::local_clock() - (ts + k)) as f32);
+                // Continuity is judged on the sender's clock: offset updates
+                // must not look like gaps.
                 if let Some(last) = c.last_ts {
-                    let dt = local_ts - last;
+                    let dt = ts - last;
                     if dt < 0.5 * period {
-                        // A repeated or backward timestamp: a discontinuity too.
+                        // A repeated or backward timestamp: the sample was
+                        // already delivered (or is out of order); drop it.
                         Counters::add(&self.counters.duplicates, 1);
-                        Counters::add(&self.counters.gaps, 1);
                         continue;
                     }
                     if dt > 1.5 * period {
@@ -273,7 +285,7 @@ impl Reader {
                         Counters::add(&self.counters.missing_samples, missing);
                     }
                 }
-                c.last_ts = Some(local_ts);
+                c.last_ts = Some(ts);
                 Counters::add(&self.counters.samples_in, 1);
                 if self.meta.vacant_len() == 0 || self.data.vacant_len() < ch {
                     Counters::add(&self.counters.dropped_samples, 1);
@@ -294,9 +306,14 @@ impl Reader {
                 self.worker.unpark();
                 c.last_data = now;
             }
-            if now.duration_since(c.last_correction) >= CORRECTION_EVERY {
+            let refresh = if c.correction.is_some() {
+                CORRECTION_EVERY
+            } else {
+                CORRECTION_PENDING
+            };
+            if now.duration_since(c.last_correction) >= refresh {
                 if let Ok(t) = c.inlet.time_correction(0.0) {
-                    c.correction = t;
+                    c.correction = Some(t);
                 }
                 c.last_correction = now;
             }
@@ -313,6 +330,7 @@ impl Reader {
             if lost {
                 tracing::warn!("the LSL stream {} was lost; waiting for it", self.query);
                 conn = None;
+                lost_at = Some(Instant::now());
                 self.counters.connected.store(false, Ordering::Relaxed);
             }
         }
@@ -326,10 +344,12 @@ impl Reader {
         let info = found.iter().find(|i| fits(&summary(i), self.expected))?;
         // About one second of buffer: a real-time reader never wants more.
         let inlet = lsl::StreamInlet::new(info, 1, 0, false).ok()?;
-        // The clock offset first: samples queue up while it is measured, and
-        // the data stream opens only after it.
-        let correction = inlet.time_correction(2.0).unwrap_or(0.0);
         inlet.open_stream(2.0).ok()?;
+        // liblsl measures the clock offset in the background (a few probes,
+        // about half a second); waiting for it here would delay every
+        // reconnection by as much. Until it is known, transport latency is
+        // not recorded.
+        let correction = inlet.time_correction(0.0).ok();
         let now = Instant::now();
         tracing::info!("connected to the LSL stream {}", summary(info));
         Some(Connection {

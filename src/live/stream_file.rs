@@ -18,6 +18,10 @@ pub struct StreamFileOptions {
     pub wait_for_consumer: bool,
     /// Interval between chunks.
     pub chunk_interval: Duration,
+    /// Pace relative to real time (1 = real time). Timestamps stay nominal
+    /// (first sample + i / rate), so above 1 they run ahead of the clock:
+    /// a way to overload a consumer on purpose.
+    pub speed: f64,
 }
 
 /// What was served.
@@ -98,7 +102,7 @@ pub fn serve(
     let mut tick: u32 = 0;
     let total = if options.looping { u64::MAX } else { n as u64 };
     while sent < total && !stop.load(Ordering::Relaxed) {
-        let due = ((start.elapsed().as_secs_f64() * rate) as u64 + 1).min(total);
+        let due = ((start.elapsed().as_secs_f64() * rate * options.speed) as u64 + 1).min(total);
         while sent < due {
             let i = (sent % n as u64) as usize;
             sample.copy_from_slice(eeg.sample(i));
