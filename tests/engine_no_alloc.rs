@@ -1,13 +1,14 @@
 //! After `Engine::build`, pushing samples through features → decoder →
 //! vocoder makes no heap allocation on the pushing thread. A counting global
 //! allocator (this test binary only) counts every Rust allocation made by the
-//! test thread; ONNX Runtime's own C++ arena does not go through it.
+//! test thread; ONNX Runtime's own C++ arena does not go through it. The
+//! same holds for the whole replay loop (the source side included).
 
 mod common;
 
 use neurospeak::bundle::Bundle;
 use neurospeak::decoder::DecoderOptions;
-use neurospeak::pipeline::Engine;
+use neurospeak::pipeline::{Engine, ReplayOptions, replay};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::time::Instant;
@@ -76,4 +77,33 @@ fn push_sample_allocates_nothing_after_build() {
         0,
         "allocations in the hot loop"
     );
+}
+
+#[test]
+fn replay_allocates_nothing_between_its_first_and_last_progress_report() {
+    if !common::onnxruntime() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    common::tiny_bundle(dir.path(), 8, 1024.0);
+    let bundle = Bundle::load(dir.path()).unwrap();
+    let rec = common::recording(&dir.path().join("r.xdf"), 8, 1024.0, 6.0);
+    // Progress comes once per second of signal from inside the replay loop:
+    // counting starts at the first report, and each report notes the total.
+    let mut reports = 0u32;
+    let mut in_loop = 0usize;
+    let outcome = replay(&bundle, &rec, &ReplayOptions::default(), &mut |_fraction| {
+        reports += 1;
+        if reports == 1 {
+            COUNTING.with(|c| c.set(true));
+        } else {
+            in_loop = ALLOCATIONS.with(Cell::get);
+        }
+    })
+    .unwrap();
+    COUNTING.with(|c| c.set(false));
+
+    assert!(reports >= 5, "only {reports} progress reports");
+    assert!(outcome.report.frames >= 500, "{}", outcome.report.frames);
+    assert_eq!(in_loop, 0, "allocations in the replay loop");
 }

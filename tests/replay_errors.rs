@@ -3,33 +3,10 @@
 
 mod common;
 
+use common::recording;
 use neurospeak::bundle::Bundle;
 use neurospeak::pipeline::{ReplayError, ReplayOptions, replay};
-use neurospeak::recording::{self, Recording, RecordingError, SignalStream};
-use std::path::Path;
-
-fn recording(path: &Path, channels: usize, rate: f64, seconds: f64) -> Recording {
-    let n = (rate * seconds) as usize;
-    Recording {
-        path: path.to_path_buf(),
-        eeg: SignalStream {
-            name: "test".into(),
-            stream_type: "EEG".into(),
-            source_id: "test".into(),
-            channel_labels: (0..channels).map(|c| format!("ch{c}")).collect(),
-            sample_rate: rate,
-            samples: (0..n * channels)
-                .map(|i| ((i * 7919) % 101) as f32 - 50.0)
-                .collect(),
-            timestamps: (0..n).map(|i| i as f64 / rate).collect(),
-            channel_count: channels,
-        },
-        audio: None,
-        markers: vec![],
-        empty_streams: vec![],
-        clock_resets: 0,
-    }
-}
+use neurospeak::recording::{self as recordings, RecordingError};
 
 #[test]
 fn channel_count_mismatch_names_both_counts() {
@@ -83,7 +60,7 @@ fn a_wav_file_is_not_a_recording() {
         w.write_sample((i % 100) as i16).unwrap();
     }
     w.finalize().unwrap();
-    let err = recording::load(&path).unwrap_err();
+    let err = recordings::load(&path).unwrap_err();
     assert!(matches!(err, RecordingError::NotARecording { .. }), "{err}");
 }
 

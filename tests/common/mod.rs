@@ -5,6 +5,7 @@
 
 use neurospeak::bundle::Manifest;
 use neurospeak::onnx::{Activation, DenseLayer};
+use neurospeak::recording::{Recording, SignalStream};
 use neurospeak::train::config::TrainConfig;
 use neurospeak::train::corpus::{finish_bundle, manifest_for, write_model};
 use std::path::{Path, PathBuf};
@@ -67,4 +68,29 @@ pub fn tiny_bundle(dir: &Path, channels: usize, rate: f64) -> Manifest {
     let model_path = dir.join(&manifest.decoder.file);
     finish_bundle(dir, &mut manifest, &model_path).expect("bundle written");
     manifest
+}
+
+/// An in-memory recording of `seconds` of a deterministic pattern on
+/// `channels` channels at `rate` Hz, with no paired speech.
+pub fn recording(path: &Path, channels: usize, rate: f64, seconds: f64) -> Recording {
+    let n = (rate * seconds) as usize;
+    Recording {
+        path: path.to_path_buf(),
+        eeg: SignalStream {
+            name: "test".into(),
+            stream_type: "EEG".into(),
+            source_id: "test".into(),
+            channel_labels: (0..channels).map(|c| format!("ch{c}")).collect(),
+            sample_rate: rate,
+            samples: (0..n * channels)
+                .map(|i| ((i * 7919) % 101) as f32 - 50.0)
+                .collect(),
+            timestamps: (0..n).map(|i| i as f64 / rate).collect(),
+            channel_count: channels,
+        },
+        audio: None,
+        markers: vec![],
+        empty_streams: vec![],
+        clock_resets: 0,
+    }
 }
