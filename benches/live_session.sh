@@ -5,11 +5,13 @@
 # end-to-end and transport latency p50/p99/max, faults and peak memory.
 # LSL stays on this machine (configs/lsl_loopback.cfg).
 #
-# Usage: benches/live_session.sh [SECONDS] [MODEL]
+# Usage: benches/live_session.sh [SECONDS] [MODEL] [RUN OPTIONS...]
+# e.g.   benches/live_session.sh 60 models/demo --buffer-ms 5 --pin-cores 1,0
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-600}
 model=${2:-models/demo}
+shift $(( $# < 2 ? $# : 2 ))
 scripts/setup.sh --release >/dev/null
 bin=target/release/neurospeak
 export LSLAPICFG="$PWD/configs/lsl_loopback.cfg"
@@ -21,7 +23,7 @@ report=out/live_session_report.json
 server=$!
 trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true' EXIT
 "$bin" run --model "$model" --stream "$name" --audio null --duration "$seconds" \
-  --report "$report" --status-every 30 --lsl-local
+  --report "$report" --status-every 30 --lsl-local "$@"
 python3 - "$report" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
