@@ -77,11 +77,20 @@ impl Player {
     /// Fills `out` with the next audio; `play_at` is when `out[0]` will be
     /// heard. Returns true when the ring ran dry inside the block (an
     /// underrun: counted, the rest is silence, and the player primes again).
+    ///
+    /// Priming starts the first queued frame `prefill` samples' worth of time
+    /// after its arrival, to the sample: the block begins with as much
+    /// silence as that takes. The latency of the whole run then follows the
+    /// buffer asked for, not where the block grid happened to fall.
     pub fn fill(&mut self, out: &mut [f32], play_at: Instant) -> bool {
+        let mut lead = 0;
         if self.priming {
-            if self.audio.occupied_len() < self.prefill.max(1) {
-                out.fill(0.0);
-                return false;
+            match self.prime(out.len(), play_at) {
+                Some(silence) => lead = silence,
+                None => {
+                    out.fill(0.0);
+                    return false;
+                }
             }
             self.priming = false;
         }
@@ -92,15 +101,17 @@ impl Player {
             self.consumed += skipped as u64;
             Counters::add(&self.counters.dropped_frames, (skipped / self.hop) as u64);
         }
-        let n = self.audio.pop_slice(out);
-        let end = self.consumed + n as u64;
+        out[..lead].fill(0.0);
+        let n = lead + self.audio.pop_slice(&mut out[lead..]);
+        let end = self.consumed + (n - lead) as u64;
         while let Some(s) = self.stamps.try_peek().copied() {
             if s.audio_index >= end {
                 break;
             }
             self.stamps.try_pop();
             if s.audio_index >= self.consumed {
-                let offset = (s.audio_index - self.consumed) as f64 / self.rate;
+                let at = lead as u64 + s.audio_index - self.consumed;
+                let offset = at as f64 / self.rate;
                 let heard = play_at + Duration::from_secs_f64(offset);
                 record(
                     &mut self.end_to_end,
@@ -116,6 +127,47 @@ impl Player {
             return true;
         }
         false
+    }
+
+    /// While priming: the samples of silence to play before the queued
+    /// audio in a block of `block` samples starting at `play_at`, or `None`
+    /// to keep waiting. The newest queued frame is the anchor: it is heard
+    /// one buffer after its arrival. Older frames queued before it (a burst
+    /// after a stall) play first; those that no longer fit in front of it
+    /// are dropped, whole and counted, so a stall does not become lasting
+    /// latency.
+    fn prime(&mut self, block: usize, play_at: Instant) -> Option<usize> {
+        let consumed = self.consumed;
+        let at_frame = self
+            .stamps
+            .try_peek()
+            .is_some_and(|s| s.audio_index == consumed);
+        let newest = self.stamps.iter().last().copied();
+        let (true, Some(newest)) = (at_frame, newest) else {
+            // No frame boundary at the head: plain prefill.
+            return (self.audio.occupied_len() >= self.prefill.max(1)).then_some(0);
+        };
+        let due = newest.arrival + Duration::from_secs_f64(self.prefill as f64 / self.rate);
+        let until_due = due.saturating_duration_since(play_at).as_secs_f64() * self.rate;
+        let before = (newest.audio_index - consumed) as f64;
+        let mut lead = until_due - before;
+        if lead < 0.0 {
+            let frames = (-lead / self.hop as f64).ceil() as usize;
+            let skipped = self.audio.skip(frames * self.hop);
+            self.consumed += skipped as u64;
+            let consumed = self.consumed;
+            while self
+                .stamps
+                .try_peek()
+                .is_some_and(|s| s.audio_index < consumed)
+            {
+                self.stamps.try_pop();
+            }
+            Counters::add(&self.counters.dropped_frames, frames as u64);
+            lead += skipped as f64;
+        }
+        let lead = lead.max(0.0) as usize;
+        (lead < block && self.audio.occupied_len() >= block - lead).then_some(lead)
     }
 
     /// The end-to-end histogram, for the report.
@@ -223,5 +275,88 @@ mod tests {
         assert_eq!(h.len(), 1);
         // Played at 10 ms + 2 samples at 1 kHz = 12 ms after arrival.
         assert!((h.max() as f64 / 1e6 - 12.0).abs() < 0.1, "{}", h.max());
+    }
+
+    #[test]
+    fn priming_starts_the_first_frame_one_buffer_after_its_arrival() {
+        let (mut ap, ac) = ring::<f32>(64);
+        let (mut sp, sc) = ring::<FrameStamp>(8);
+        let counters = Arc::new(Counters::default());
+        // A 16 ms buffer at 1 kHz, blocks of 8 samples (8 ms).
+        let mut p = Player::new(
+            ac,
+            sc,
+            PlayerConfig {
+                prefill: 16,
+                max_queue: 64,
+                hop: 10,
+                rate: 1000,
+            },
+            histogram(),
+            counters.clone(),
+        );
+        let t = Instant::now();
+        ap.push_slice(&[0.5; 10]);
+        sp.try_push(FrameStamp {
+            audio_index: 0,
+            arrival: t,
+        })
+        .unwrap();
+        let mut out = [1.0f32; 8];
+        // The block at 0 ms ends before 16 ms: silence, still priming.
+        assert!(!p.fill(&mut out, t));
+        assert_eq!(out, [0.0; 8]);
+        // The block at 10 ms: 6 samples of silence, then the frame at 16 ms.
+        assert!(!p.fill(&mut out, t + Duration::from_millis(10)));
+        assert_eq!(out, [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.5, 0.5]);
+        // The frame's other 8 samples, then the ring runs dry: one underrun,
+        // then priming again.
+        assert!(!p.fill(&mut out, t + Duration::from_millis(18)));
+        assert_eq!(out, [0.5; 8]);
+        assert!(p.fill(&mut out, t + Duration::from_millis(26)));
+        assert_eq!(out, [0.0; 8]);
+        assert!(!p.fill(&mut out, t + Duration::from_millis(34)));
+        assert_eq!(Counters::get(&counters.underruns), 1);
+        let h = p.into_histogram();
+        assert_eq!(h.len(), 1);
+        assert!((h.max() as f64 / 1e6 - 16.0).abs() < 0.1, "{}", h.max());
+    }
+
+    #[test]
+    fn a_burst_after_a_stall_keeps_the_newest_frame_one_buffer_late() {
+        let (mut ap, ac) = ring::<f32>(64);
+        let (mut sp, sc) = ring::<FrameStamp>(8);
+        let counters = Arc::new(Counters::default());
+        let mut p = Player::new(
+            ac,
+            sc,
+            PlayerConfig {
+                prefill: 16,
+                max_queue: 64,
+                hop: 10,
+                rate: 1000,
+            },
+            histogram(),
+            counters.clone(),
+        );
+        // Three frames of 10 samples arrive together at t.
+        let t = Instant::now();
+        for f in 0..3u64 {
+            ap.push_slice(&[f as f32 + 1.0; 10]);
+            sp.try_push(FrameStamp {
+                audio_index: f * 10,
+                arrival: t,
+            })
+            .unwrap();
+        }
+        // At 10 ms the newest is due in 6 ms; the 20 samples before it do not
+        // fit, so frames 1 and 2 go and frame 3 starts after 6 silent samples.
+        let mut out = [9.0f32; 8];
+        assert!(!p.fill(&mut out, t + Duration::from_millis(10)));
+        assert_eq!(out, [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 3.0, 3.0]);
+        assert_eq!(Counters::get(&counters.dropped_frames), 2);
+        let h = p.into_histogram();
+        assert_eq!(h.len(), 1);
+        assert!((h.max() as f64 / 1e6 - 16.0).abs() < 0.1, "{}", h.max());
     }
 }
