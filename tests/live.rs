@@ -375,3 +375,173 @@ fn run_refuses_a_stream_that_does_not_fit_the_model_naming_both() {
         "{stderr}"
     );
 }
+
+/// The venv's Python with `modules` importable, or a failure that says how
+/// to install them: these interop tests must not pass without their peer.
+fn python_with(modules: &str, what: &str) -> PathBuf {
+    let python = common::root().join(".local/venv/bin/python");
+    let out = Command::new(&python)
+        .args(["-c", &format!("import {modules}")])
+        .env("LSLAPICFG", loopback_config())
+        .output();
+    match out {
+        Ok(o) if o.status.success() => python,
+        Ok(o) => panic!(
+            "{what} is missing: `{} -c 'import {modules}'` failed ({}); run scripts/setup.sh",
+            python.display(),
+            String::from_utf8_lossy(&o.stderr).trim()
+        ),
+        Err(e) => panic!(
+            "{what} is missing: cannot run {} ({e}); run scripts/setup.sh",
+            python.display()
+        ),
+    }
+}
+
+/// Records the LSL stream `name` with pylsl until stdin closes; writes
+/// `OUT.json` (stream metadata), `OUT.f32` (samples) and `OUT.f64`
+/// (timestamps, after time correction).
+const AUDIO_INLET: &str = r#"
+import json, sys, threading, time
+import numpy as np, pylsl
+name, out = sys.argv[1], sys.argv[2]
+done = threading.Event()
+threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
+deadline = time.time() + 30
+infos = []
+while not infos:
+    if done.is_set() or time.time() > deadline:
+        sys.exit(f"no LSL stream named {name!r} appeared")
+    infos = pylsl.resolve_byprop("name", name, 1, 0.5)
+inlet = pylsl.StreamInlet(infos[0], max_buflen=60, processing_flags=pylsl.proc_clocksync)
+info = inlet.info(5.0)
+data, stamps = [], []
+while True:
+    finished = done.is_set()
+    chunk, ts = inlet.pull_chunk(timeout=0.05, max_samples=8192)
+    if chunk:
+        data.extend(c[0] for c in chunk)
+        stamps.extend(ts)
+    elif finished:
+        break
+channel = info.desc().child("channels").child("channel")
+formats = {pylsl.cf_float32: "float32", pylsl.cf_double64: "double64"}
+json.dump(dict(name=info.name(), type=info.type(), channels=info.channel_count(),
+               rate=info.nominal_srate(),
+               format=formats.get(info.channel_format(), str(info.channel_format())),
+               source_id=info.source_id(), label=channel.child_value("label"),
+               model=info.desc().child("neurospeak").child_value("model")),
+          open(out + ".json", "w"))
+np.asarray(data, dtype="<f4").tofile(out + ".f32")
+np.asarray(stamps, dtype="<f8").tofile(out + ".f64")
+"#;
+
+#[test]
+fn run_publishes_the_decoded_audio_on_an_lsl_outlet_equal_to_the_wav() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let python = python_with("pylsl, numpy", "pylsl");
+    let Some((rec, _)) = fixture() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let name = unique("audio-eeg");
+    let audio_name = unique("audio-out");
+    let prefix = dir.path().join("inlet");
+    let _server = stream_file(rec, &name, &["--wait-for-consumer"]);
+    let mut inlet = Guard(
+        Command::new(&python)
+            .args(["-c", AUDIO_INLET, &audio_name])
+            .arg(&prefix)
+            .env("LSLAPICFG", loopback_config())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let out = neurospeak()
+        .args(run_args(&name, dir.path()))
+        .args(["--lsl-audio", &audio_name, "--duration", "6"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "run failed: {stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("lsl audio"), "{stdout}");
+    // The run is over: the inlet drains what it holds and writes it out.
+    drop(inlet.0.stdin.take());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = inlet.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "the pylsl inlet did not finish");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut inlet_err = String::new();
+    std::io::Read::read_to_string(inlet.0.stderr.as_mut().unwrap(), &mut inlet_err).unwrap();
+    assert!(status.success(), "the pylsl inlet failed: {inlet_err}");
+
+    let meta: Value =
+        serde_json::from_str(&std::fs::read_to_string(prefix.with_extension("json")).unwrap())
+            .unwrap();
+    assert_eq!(meta["name"], audio_name.as_str(), "{meta}");
+    assert_eq!(meta["type"], "Audio", "{meta}");
+    assert_eq!(meta["channels"], 1, "{meta}");
+    assert_eq!(meta["rate"], 16_000.0, "{meta}");
+    assert_eq!(meta["format"], "float32", "{meta}");
+    assert_eq!(meta["label"], "decoded_speech", "{meta}");
+    assert_eq!(meta["model"], "demo", "{meta}");
+    let bytes = std::fs::read(prefix.with_extension("f32")).unwrap();
+    let received: Vec<f32> = bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    let bytes = std::fs::read(prefix.with_extension("f64")).unwrap();
+    let stamps: Vec<f64> = bytes
+        .chunks_exact(8)
+        .map(|b| f64::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    assert_eq!(stamps.len(), received.len());
+    let wav = read_wav(&dir.path().join("live.wav"));
+    assert!(
+        received.len() >= 16_000,
+        "the inlet received {} samples; the WAV holds {}; {inlet_err}",
+        received.len(),
+        wav.len()
+    );
+
+    // The inlet may have connected after the first frames: the outlet's
+    // audio is a contiguous run of the WAV's, starting on a frame, equal up
+    // to the WAV's 16-bit quantization.
+    let quantized: Vec<i16> = received
+        .iter()
+        .map(|s| (s.clamp(-1.0, 1.0) * i16::MAX as f32) as i16)
+        .collect();
+    let matches = |offset: usize| {
+        offset + quantized.len() <= wav.len()
+            && quantized
+                .iter()
+                .zip(&wav[offset..])
+                .all(|(a, b)| (*a as i32 - *b as i32).abs() <= 1)
+    };
+    let offset = (0..wav.len()).step_by(160).find(|&o| matches(o));
+    assert!(
+        offset.is_some(),
+        "the {} samples received are not a run of the WAV's {} samples",
+        received.len(),
+        wav.len()
+    );
+    // stream-file's timestamps are regular, so the audio's, which follow
+    // them, span the samples at the audio rate within one EEG sample period.
+    let span = stamps[stamps.len() - 1] - stamps[0];
+    let expected = (stamps.len() - 1) as f64 / 16_000.0;
+    assert!(
+        (span - expected).abs() < 2.0 / 1024.0,
+        "timestamps span {span} s for {expected} s of audio"
+    );
+
+    let r = read_report(&dir.path().join("report.json"));
+    assert_eq!(r["outputs"]["lsl_audio"], format!("lsl: {audio_name}"));
+    assert_eq!(r["faults"]["dropped_frames"], 0, "{r}");
+}
