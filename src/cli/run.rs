@@ -33,6 +33,10 @@ pub struct RunArgs {
     /// WAV file for the decoded speech.
     #[arg(long)]
     pub wav: Option<PathBuf>,
+    /// Also publish the decoded speech as an LSL outlet of this name (type
+    /// Audio, 1 float32 channel at the vocoder rate, one chunk per frame).
+    #[arg(long, value_name = "NAME")]
+    pub lsl_audio: Option<String>,
     /// Stop after this many seconds (default: run until Ctrl-C or SIGTERM).
     #[arg(long, value_name = "S")]
     pub duration: Option<f64>,
@@ -84,6 +88,16 @@ pub fn run(a: RunArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
         "default" => AudioChoice::Device(None),
         name => AudioChoice::Device(Some(name.to_string())),
     };
+    if let Some(name) = &a.lsl_audio {
+        anyhow::ensure!(
+            !name.trim().is_empty(),
+            "--lsl-audio needs a stream name, found an empty one"
+        );
+        anyhow::ensure!(
+            a.stream.as_deref() != Some(name.as_str()),
+            "--lsl-audio {name:?} is also the --stream to decode; give the audio outlet another name"
+        );
+    }
     if let Some(d) = a.duration {
         anyhow::ensure!(
             d.is_finite() && d > 0.0,
@@ -95,6 +109,7 @@ pub fn run(a: RunArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
         resolve_timeout: Duration::from_secs_f64(a.resolve_timeout.max(0.1)),
         audio,
         wav: a.wav.clone(),
+        lsl_audio: a.lsl_audio.clone(),
         csv: a.csv.clone(),
         duration: a.duration.map(Duration::from_secs_f64),
         pin_cores: a.pin_cores.clone(),
@@ -139,6 +154,13 @@ pub fn run(a: RunArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
     );
     if let Some(p) = &a.wav {
         println!("wav        {}", p.display());
+    }
+    if let (Some(name), Some(s)) = (&a.lsl_audio, &outcome.lsl_audio) {
+        println!(
+            "lsl audio  {name:?} ({} frames, {:.1} s published)",
+            s.frames,
+            s.samples as f64 / bundle.manifest.vocoder.sample_rate_hz as f64
+        );
     }
     if let Some(p) = &a.csv {
         println!("csv        {}", p.display());

@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! reader ──samples──► worker (Engine::push_sample) ──audio──► sink (null | cpal)
-//!                                                  └─audio, frames──► writer (WAV, CSV)
+//!                                                  ├─audio, frames──► writer (WAV, CSV)
+//!                                                  └─audio, stamps──► LSL audio outlet
 //! ```
 //!
 //! Everything is built and allocated before the threads start; the worker
@@ -12,7 +13,7 @@
 
 use super::Control;
 use super::rings::{Counters, FrameStamp, SampleMeta, drop_oldest, ring};
-use super::sinks::{Player, PlayerConfig, null, wav};
+use super::sinks::{Player, PlayerConfig, lsl_outlet, null, wav};
 use super::source::{Expected, Reader, SourceError, StreamQuery, StreamSummary, resolve_checked};
 use crate::bundle::Bundle;
 use crate::decoder::{DecoderError, DecoderOptions};
@@ -49,6 +50,8 @@ pub struct SessionOptions {
     pub resolve_timeout: Duration,
     pub audio: AudioChoice,
     pub wav: Option<PathBuf>,
+    /// Also publish the decoded audio as an LSL outlet of this name.
+    pub lsl_audio: Option<String>,
     /// One line per frame with its stamps.
     pub csv: Option<PathBuf>,
     /// Stop after this long; `None` runs until Ctrl-C / SIGTERM.
@@ -74,6 +77,7 @@ impl Default for SessionOptions {
             resolve_timeout: Duration::from_secs(5),
             audio: AudioChoice::Null,
             wav: None,
+            lsl_audio: None,
             csv: None,
             duration: None,
             pin_cores: Vec::new(),
@@ -97,6 +101,8 @@ pub enum SessionError {
     Decoder(#[from] DecoderError),
     #[error(transparent)]
     Wav(#[from] wav::WavError),
+    #[error(transparent)]
+    LslAudio(#[from] lsl_outlet::OutletError),
     #[error(
         "{path}: cannot write the frame CSV: {source}; check the directory exists and is writable"
     )]
@@ -135,6 +141,8 @@ pub struct SessionOutcome {
     pub stream: StreamSummary,
     /// Samples written to the WAV file.
     pub wav_samples: Option<u64>,
+    /// What the LSL audio outlet published.
+    pub lsl_audio: Option<lsl_outlet::OutletStats>,
 }
 
 struct Worker {
@@ -144,6 +152,7 @@ struct Worker {
     audio: HeapProd<f32>,
     stamps: HeapProd<FrameStamp>,
     wav: Option<HeapProd<f32>>,
+    lsl_audio: Option<lsl_outlet::Feed>,
     csv: Option<HeapProd<FrameRecord>>,
     counters: Arc<Counters>,
     control: Receiver<Control>,
@@ -206,6 +215,11 @@ impl Worker {
                 }
                 if let Some(w) = self.wav.as_mut() {
                     w.push_slice(frame.audio);
+                }
+                if let Some(o) = self.lsl_audio.as_mut()
+                    && !o.push(frame.audio, m.arrival, m.transport_s)
+                {
+                    Counters::add(&self.counters.dropped_frames, 1);
                 }
                 if let Some(c) = self.csv.as_mut() {
                     let s = frame.stamps;
@@ -390,9 +404,28 @@ pub fn run(
     let threads = 3
         + usize::from(options.audio == AudioChoice::Null)
         + usize::from(wav_writer.is_some())
-        + usize::from(options.csv.is_some());
+        + usize::from(options.csv.is_some())
+        + usize::from(options.lsl_audio.is_some());
     let barrier = Arc::new(Barrier::new(threads));
     let mut controls: Vec<(&'static str, Sender<Control>)> = Vec::new();
+
+    // The LSL audio outlet before any other thread: liblsl may refuse it.
+    let (lsl_feed, lsl_thread) = match &options.lsl_audio {
+        Some(name) => {
+            let config = lsl_outlet::OutletConfig {
+                name: name.clone(),
+                rate: sr,
+                hop,
+                model: m.name.clone(),
+                source: stream.to_string(),
+                algorithmic_latency_ms: engine.algorithmic_latency_s() * 1000.0,
+            };
+            let (feed, thread) = lsl_outlet::start(config, barrier.clone())?;
+            controls.push(("lsl-audio", thread.control()));
+            (Some(feed), Some(thread))
+        }
+        None => (None, None),
+    };
 
     // Worker first: the reader needs its handle to wake it.
     let (wtx, wrx) = unbounded();
@@ -404,6 +437,7 @@ pub fn run(
         audio: audio_p,
         stamps: stamps_p,
         wav: wav_writer.as_ref().map(|_| wav_p),
+        lsl_audio: lsl_feed,
         csv: options.csv.as_ref().map(|_| csv_p),
         counters: counters.clone(),
         control: wrx,
@@ -540,6 +574,7 @@ pub fn run(
         h.join()
             .map_err(|_| SessionError::Panicked("csv writer"))??;
     }
+    let lsl_audio = lsl_thread.map(|t| t.join()).transpose()?;
     worker_result?;
     if options.status_every.is_some() {
         eprintln!("{}", status_line(&counters, start.elapsed()));
@@ -552,6 +587,9 @@ pub fn run(
     }
     if let Some(p) = &options.csv {
         outputs.insert("csv".to_string(), p.display().to_string());
+    }
+    if let Some(name) = &options.lsl_audio {
+        outputs.insert("lsl_audio".to_string(), format!("lsl: {name}"));
     }
     let c = &counters;
     let samples_in = Counters::get(&c.samples_in);
@@ -592,5 +630,6 @@ pub fn run(
         report,
         stream,
         wav_samples,
+        lsl_audio,
     })
 }

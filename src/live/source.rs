@@ -201,8 +201,14 @@ pub struct Reader {
 
 /// How long without data before the reader checks that the stream still exists.
 const STALL: Duration = Duration::from_millis(200);
-/// How long one resolve attempt waits while the stream is missing.
-const RESOLVE_WAIT_S: f64 = 0.2;
+/// How long one resolve attempt waits while the stream is missing (it
+/// returns as soon as the stream answers). Long enough for liblsl's unicast
+/// query wave, sent about 0.5 s after its first (multi)cast wave: with the
+/// loopback configuration the first wave goes to 127.0.0.1, where only the
+/// outlet that bound the port last answers it, so an EEG outlet older than
+/// another outlet on the machine (such as `run --lsl-audio`'s own) answers
+/// only the unicast wave.
+const RESOLVE_WAIT_S: f64 = 1.0;
 /// How often the clock offset is refreshed.
 const CORRECTION_EVERY: Duration = Duration::from_secs(5);
 /// How often to look for the first clock offset after connecting.

@@ -1,8 +1,12 @@
 //! Audio sinks: where decoded audio goes. Every sink that plays audio pulls
 //! blocks through a [`Player`], which never blocks: it pops what the ring
 //! holds, fills the rest with silence and counts an underrun, and times the
-//! playback of each frame's first sample for the end-to-end latency.
+//! playback of each frame's first sample for the end-to-end latency. The WAV
+//! writer and the LSL audio outlet take every decoded frame from rings of
+//! their own, on threads of their own.
 
+#[cfg(feature = "lsl")]
+pub mod lsl_outlet;
 pub mod null;
 pub mod wav;
 
