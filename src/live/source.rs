@@ -201,14 +201,18 @@ pub struct Reader {
 
 /// How long without data before the reader checks that the stream still exists.
 const STALL: Duration = Duration::from_millis(200);
-/// How long one resolve attempt waits while the stream is missing (it
-/// returns as soon as the stream answers). Long enough for liblsl's unicast
-/// query wave, sent about 0.5 s after its first (multi)cast wave: with the
-/// loopback configuration the first wave goes to 127.0.0.1, where only the
-/// outlet that bound the port last answers it, so an EEG outlet older than
-/// another outlet on the machine (such as `run --lsl-audio`'s own) answers
-/// only the unicast wave.
+/// How long one resolve attempt waits (it returns as soon as the stream
+/// answers). liblsl sends its unicast query wave about 0.5 s after the first
+/// (multi)cast wave; with the loopback configuration the first wave goes to
+/// 127.0.0.1, where only the outlet that bound the port last answers it, so
+/// an EEG outlet older than another outlet on the machine (such as
+/// `run --lsl-audio`'s own) answers only the unicast wave.
 const RESOLVE_WAIT_S: f64 = 1.0;
+/// While the stream is missing, attempts alternate: short ones find an
+/// outlet that has just (re)started — the newest, which answers the first
+/// wave — within a few hundred milliseconds; every third waits for the
+/// unicast wave, for an older outlet.
+const RECONNECT_WAITS_S: [f64; 3] = [0.2, 0.2, RESOLVE_WAIT_S];
 /// How often the clock offset is refreshed.
 const CORRECTION_EVERY: Duration = Duration::from_secs(5);
 /// How often to look for the first clock offset after connecting.
@@ -235,12 +239,17 @@ impl Reader {
         let mut conn: Option<Connection> = None;
         let mut ever_connected = false;
         let mut lost_at: Option<Instant> = None;
+        // The stream was just resolved: the first attempt waits long enough
+        // for any outlet; after a loss, the short ones come first.
+        let mut attempts = RECONNECT_WAITS_S.len() - 1;
         loop {
             if let Ok(Control::Stop) = self.control.try_recv() {
                 break;
             }
             let Some(c) = conn.as_mut() else {
-                conn = self.connect();
+                let wait = RECONNECT_WAITS_S[attempts % RECONNECT_WAITS_S.len()];
+                attempts += 1;
+                conn = self.connect(wait);
                 if conn.is_some() {
                     if ever_connected {
                         Counters::add(&self.counters.reconnects, 1);
@@ -337,6 +346,7 @@ impl Reader {
                 tracing::warn!("the LSL stream {} was lost; waiting for it", self.query);
                 conn = None;
                 lost_at = Some(Instant::now());
+                attempts = 0;
                 self.counters.connected.store(false, Ordering::Relaxed);
             }
         }
@@ -344,9 +354,9 @@ impl Reader {
 
     /// Resolves the stream once and opens an inlet; `None` when it is not
     /// there (yet) or does not fit.
-    fn connect(&self) -> Option<Connection> {
+    fn connect(&self, wait_s: f64) -> Option<Connection> {
         let (prop, value) = self.query.prop();
-        let found = lsl::resolve_byprop(prop, value, 1, RESOLVE_WAIT_S).ok()?;
+        let found = lsl::resolve_byprop(prop, value, 1, wait_s).ok()?;
         let info = found.iter().find(|i| fits(&summary(i), self.expected))?;
         // About one second of buffer: a real-time reader never wants more.
         let inlet = lsl::StreamInlet::new(info, 1, 0, false).ok()?;
