@@ -49,8 +49,10 @@ pub struct RunArgs {
     /// Cores to pin the worker and the sink thread to, e.g. `0,1`.
     #[arg(long, value_delimiter = ',')]
     pub pin_cores: Vec<usize>,
-    /// Audio the sink holds before it plays, in milliseconds.
-    #[arg(long, default_value_t = 20.0)]
+    /// How long after its EEG arrives a frame is heard, beyond computing it,
+    /// in milliseconds. 8 ms keeps a quiet 2-core machine free of underruns;
+    /// raise it on a busy one.
+    #[arg(long, default_value_t = 8.0)]
     pub buffer_ms: f64,
     /// Seconds to wait for the stream at start.
     #[arg(long, default_value_t = 5.0)]

@@ -81,7 +81,7 @@ impl Default for SessionOptions {
             csv: None,
             duration: None,
             pin_cores: Vec::new(),
-            buffer_ms: 20.0,
+            buffer_ms: 8.0,
             block: 128,
             max_backlog_ms: 500.0,
             status_every: Some(Duration::from_secs(5)),
