@@ -15,7 +15,9 @@ use std::path::PathBuf;
 
 pub use error::DecoderError;
 pub use probe::Probe;
-pub use runtime::{RuntimeError, init_onnxruntime, locate_onnxruntime, onnxruntime_version};
+pub use runtime::{
+    RuntimeError, init_onnxruntime, locate_onnxruntime, onnxruntime_build_info, onnxruntime_version,
+};
 pub use session::Decoder;
 
 /// How much ONNX Runtime may rewrite the graph when it loads a model.
