@@ -1,13 +1,15 @@
 //! The optimized-graph cache with the real ONNX Runtime: a first load builds and
 //! stores the entry, a second one hits it and decodes the same; any other key part
-//! misses; a damaged entry or an unwritable directory never stops a load. Every
-//! test has its own cache directory.
+//! misses; a damaged entry or an unwritable directory never stops a load; and the
+//! binary says which happened. Every test has its own cache directory.
 
 mod common;
 
 use neurospeak::decoder::{Decoder, DecoderOptions, GraphCacheStatus, GraphOptimization};
 use neurospeak::onnx::load_model;
+use neurospeak::recording::{Recording, SignalStream, write_xdf};
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 /// A tiny bundle in `dir` with `channels` channels at 1024 Hz; returns its model file.
 fn model(dir: &Path, channels: usize) -> PathBuf {
@@ -308,4 +310,150 @@ fn without_a_cache_directory_nothing_is_written() {
     let decoder = Decoder::load(&path, &DecoderOptions::default()).unwrap();
     assert_eq!(decoder.graph_cache(), &GraphCacheStatus::Off);
     assert_eq!(files(dir.path()), before);
+}
+
+/// The binary, in the project root, with every cache location pointed into `home`
+/// (so that nothing reaches the real home directory).
+fn neurospeak(home: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_neurospeak"));
+    c.current_dir(common::root())
+        .env("HOME", home)
+        .env_remove("XDG_CACHE_HOME")
+        .env_remove("NEUROSPEAK_CACHE_DIR")
+        .env("NEUROSPEAK_LOG", "warn");
+    c
+}
+
+/// A tiny bundle and a 1-second recording that fits it, in `dir`.
+fn bundle_and_recording(dir: &Path) -> (PathBuf, PathBuf) {
+    let bundle = dir.join("bundle");
+    std::fs::create_dir_all(&bundle).unwrap();
+    common::tiny_bundle(&bundle, 4, 1024.0);
+    let (channels, rate, n) = (4, 1024.0, 1024);
+    let rec = Recording {
+        path: dir.join("rec.xdf"),
+        eeg: SignalStream {
+            name: "test".into(),
+            stream_type: "EEG".into(),
+            source_id: "test".into(),
+            channel_labels: (0..channels).map(|c| format!("ch{c}")).collect(),
+            sample_rate: rate,
+            samples: (0..n * channels)
+                .map(|i| ((i * 7919) % 101) as f32 - 50.0)
+                .collect(),
+            timestamps: (0..n).map(|i| i as f64 / rate).collect(),
+            channel_count: channels,
+        },
+        audio: None,
+        markers: vec![],
+        empty_streams: vec![],
+        clock_resets: 0,
+    };
+    write_xdf(&rec.path, &rec).unwrap();
+    (bundle, rec.path)
+}
+
+/// Runs `replay` with `extra` flags; returns stderr and the report.
+fn replay(
+    cmd: &mut Command,
+    bundle: &Path,
+    rec: &Path,
+    extra: &[&str],
+) -> (String, serde_json::Value) {
+    let report = tempfile::NamedTempFile::new().unwrap();
+    let out = cmd
+        .arg("replay")
+        .arg("--model")
+        .arg(bundle)
+        .arg("--input")
+        .arg(rec)
+        .arg("--report")
+        .arg(report.path())
+        .args(extra)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{err}");
+    let r = serde_json::from_slice(&std::fs::read(report.path()).unwrap()).unwrap();
+    (err, r)
+}
+
+#[test]
+fn replay_with_a_cache_dir_builds_then_hits() {
+    if !common::onnxruntime() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (bundle, rec) = bundle_and_recording(dir.path());
+    let cache = dir.path().join("cache");
+    let cache_arg = cache.to_str().unwrap();
+    let (err, r) = replay(
+        &mut neurospeak(dir.path()),
+        &bundle,
+        &rec,
+        &["--cache-dir", cache_arg],
+    );
+    assert!(
+        err.contains("decoder: optimized graph built and cached at"),
+        "{err}"
+    );
+    let gc = &r["model"]["graph_cache"];
+    assert_eq!(gc["status"], "built", "{r}");
+    let entry = gc["path"].as_str().unwrap().to_string();
+    assert!(Path::new(&entry).starts_with(&cache), "{entry}");
+
+    let (err, r) = replay(
+        &mut neurospeak(dir.path()),
+        &bundle,
+        &rec,
+        &["--cache-dir", cache_arg],
+    );
+    assert!(
+        err.contains(&format!(
+            "decoder: optimized graph loaded from cache {entry}"
+        )),
+        "{err}"
+    );
+    assert_eq!(r["model"]["graph_cache"]["status"], "hit", "{r}");
+    assert_eq!(r["model"]["graph_cache"]["path"], entry.as_str());
+    assert!(
+        !dir.path().join(".cache/neurospeak").exists(),
+        "the default directory was used despite --cache-dir"
+    );
+}
+
+#[test]
+fn replay_finds_the_default_cache_directory_and_no_cache_writes_nothing() {
+    if !common::onnxruntime() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (bundle, rec) = bundle_and_recording(dir.path());
+    let home = dir.path().join("home");
+    let (env_dir, xdg) = (dir.path().join("env-cache"), dir.path().join("xdg"));
+
+    // --no-cache: nothing anywhere, and the line says so.
+    let mut cmd = neurospeak(&home);
+    cmd.env("NEUROSPEAK_CACHE_DIR", &env_dir);
+    let (err, r) = replay(&mut cmd, &bundle, &rec, &["--no-cache"]);
+    assert!(err.contains("decoder: graph cache off"), "{err}");
+    assert_eq!(r["model"]["graph_cache"]["status"], "off");
+    // (ONNX Runtime itself may create HOME/.cache/Microsoft/DeveloperTools.)
+    assert!(
+        !env_dir.exists() && !home.join(".cache/neurospeak").exists(),
+        "--no-cache wrote a cache"
+    );
+
+    // NEUROSPEAK_CACHE_DIR, then XDG_CACHE_HOME/neurospeak, then HOME/.cache/neurospeak.
+    let mut cmd = neurospeak(&home);
+    cmd.env("NEUROSPEAK_CACHE_DIR", &env_dir)
+        .env("XDG_CACHE_HOME", &xdg);
+    replay(&mut cmd, &bundle, &rec, &[]);
+    assert_eq!(files(&env_dir).len(), 2);
+    let mut cmd = neurospeak(&home);
+    cmd.env("XDG_CACHE_HOME", &xdg);
+    replay(&mut cmd, &bundle, &rec, &[]);
+    assert_eq!(files(&xdg.join("neurospeak")).len(), 2);
+    replay(&mut neurospeak(&home), &bundle, &rec, &[]);
+    assert_eq!(files(&home.join(".cache/neurospeak")).len(), 2);
 }
