@@ -12,10 +12,16 @@
 //! median of `run_batch/100_frames` divided by 100 is the amortised per-frame
 //! cost for offline work. Without ONNX Runtime installed (`scripts/setup.sh`)
 //! the benchmark prints a skip message and measures nothing.
+//!
+//! `load/*` measures [`Decoder::load`] of the same model file (session start,
+//! not in the real-time path): `no_cache` optimizes at every load;
+//! `cold_cache` optimizes and stores the graph in an empty cache directory;
+//! `warm_cache` checks and loads the stored graph (see README, *Optimized-graph
+//! cache*).
 
 use std::hint::black_box;
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use neurospeak::decoder::{Decoder, DecoderOptions, init_onnxruntime, locate_onnxruntime};
 use neurospeak::onnx::{
     Activation, DenseLayer, GraphSpec, dense_stack_model, parameter_count, save_model,
@@ -93,6 +99,35 @@ fn bench_decoder(c: &mut Criterion) {
                 .run_batch(black_box(&frames), BATCH, black_box(&mut outs))
                 .unwrap()
         })
+    });
+    group.finish();
+
+    let cache = dir.path().join("cache");
+    let cached = |dir: std::path::PathBuf| DecoderOptions {
+        cache_dir: Some(dir),
+        ..DecoderOptions::default()
+    };
+    Decoder::load(&path, &cached(cache.clone())).expect("fill the cache");
+    let mut group = c.benchmark_group("load");
+    group.sample_size(20);
+    group.bench_function("no_cache", |b| {
+        b.iter(|| Decoder::load(&path, &DecoderOptions::default()).unwrap())
+    });
+    let mut n = 0;
+    group.bench_function("cold_cache", |b| {
+        b.iter_batched(
+            || {
+                // A fresh directory each time; the last one's entry goes.
+                let _ = std::fs::remove_dir_all(dir.path().join(format!("cold-{n}")));
+                n += 1;
+                cached(dir.path().join(format!("cold-{n}")))
+            },
+            |options| Decoder::load(&path, &options).unwrap(),
+            BatchSize::PerIteration,
+        )
+    });
+    group.bench_function("warm_cache", |b| {
+        b.iter(|| Decoder::load(&path, &cached(cache.clone())).unwrap())
     });
     group.finish();
 }

@@ -99,6 +99,10 @@ pub struct ModelReport {
     pub name: String,
     pub path: String,
     pub sha256: String,
+    /// Where the decoder's optimized graph came from (`replay` and `run`); absent
+    /// from the other commands' reports.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub graph_cache: Option<crate::decoder::GraphCacheStatus>,
 }
 
 /// One run of the pipeline.

@@ -7,7 +7,8 @@ use std::process::Command;
 
 fn neurospeak() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_neurospeak"));
-    c.current_dir(common::root());
+    c.current_dir(common::root())
+        .env("NEUROSPEAK_CACHE_DIR", common::test_cache_dir());
     c
 }
 

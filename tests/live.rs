@@ -32,6 +32,7 @@ fn neurospeak() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_neurospeak"));
     c.env("LSLAPICFG", loopback_config())
         .env("NEUROSPEAK_LOG", "warn")
+        .env("NEUROSPEAK_CACHE_DIR", common::test_cache_dir())
         .current_dir(common::root());
     c
 }
@@ -177,6 +178,14 @@ fn stream_file_to_run_matches_replay_with_no_gaps_or_underruns() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "run failed: {stderr}");
     assert!(stderr.contains("frames"), "no status line: {stderr}");
+    // The decoder was loaded (from the graph cache the fixture's replay filled)
+    // and warmed up before the stream started: its line comes first.
+    let loaded = stderr.find("decoder: optimized graph loaded from cache");
+    let first_status = stderr.find("| frames ");
+    assert!(
+        loaded.is_some() && loaded < first_status,
+        "no graph-cache line before the first status line: {stderr}"
+    );
     let live = read_wav(&dir.path().join("live.wav"));
     assert!(
         live.len() > 3 * 16_000,
@@ -192,6 +201,7 @@ fn stream_file_to_run_matches_replay_with_no_gaps_or_underruns() {
     let r = read_report(&dir.path().join("report.json"));
     assert_eq!(r["schema"], "neurospeak.report/1");
     assert_eq!(r["command"], "run");
+    assert_eq!(r["model"]["graph_cache"]["status"], "hit", "{r}");
     let f = &r["faults"];
     assert_eq!(f["gaps"], 0, "{f}");
     assert_eq!(f["underruns"], 0, "{f}");

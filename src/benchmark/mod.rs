@@ -163,6 +163,7 @@ fn model_report(
             name: m.name.clone(),
             path: subject.bundle.dir.display().to_string(),
             sha256: subject.bundle.sha256().to_string(),
+            graph_cache: None,
         },
         input: format!("{} recordings", recordings.len()),
         frames: subject.frames,

@@ -2,6 +2,7 @@
 //! Only this layer uses `anyhow`; the library returns typed errors.
 
 mod benchmark;
+mod cache_args;
 mod inspect;
 #[cfg(feature = "lsl")]
 mod lsl_args;

@@ -5,8 +5,9 @@ use anyhow::Context;
 use clap::Args;
 use std::path::{Path, PathBuf};
 
+use super::cache_args::{CacheArgs, announce};
 use crate::bundle::Bundle;
-use crate::decoder::init_onnxruntime;
+use crate::decoder::{DecoderOptions, init_onnxruntime};
 use crate::pipeline::{ReplayOptions, replay};
 use crate::report::{LatencyStats, write_json};
 
@@ -27,6 +28,8 @@ pub struct ReplayArgs {
     /// JSON report (schema in README.md).
     #[arg(long)]
     pub report: Option<PathBuf>,
+    #[command(flatten)]
+    pub cache: CacheArgs,
 }
 
 fn fmt_latency(s: &Option<LatencyStats>) -> String {
@@ -45,6 +48,11 @@ pub fn run(a: ReplayArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
     let options = ReplayOptions {
         realtime: a.realtime,
         wav: a.out.clone(),
+        decoder: DecoderOptions {
+            cache_dir: a.cache.dir(),
+            ..DecoderOptions::default()
+        },
+        on_engine_ready: Some(announce),
         ..ReplayOptions::default()
     };
     let outcome = replay(&bundle, &rec, &options, &mut |f| {

@@ -6,9 +6,10 @@ use clap::Args;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::cache_args::{CacheArgs, announce};
 use super::lsl_args::{LslArgs, stop_on_signals};
 use crate::bundle::Bundle;
-use crate::decoder::init_onnxruntime;
+use crate::decoder::{DecoderOptions, init_onnxruntime};
 use crate::live::session::{AudioChoice, SessionOptions, run as run_session};
 use crate::live::source::StreamQuery;
 use crate::report::{LatencyStats, write_json};
@@ -62,6 +63,8 @@ pub struct RunArgs {
     pub status_every: f64,
     #[command(flatten)]
     pub lsl: LslArgs,
+    #[command(flatten)]
+    pub cache: CacheArgs,
 }
 
 fn fmt_latency(s: &Option<LatencyStats>) -> String {
@@ -117,6 +120,11 @@ pub fn run(a: RunArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
         pin_cores: a.pin_cores.clone(),
         buffer_ms: a.buffer_ms.max(0.0),
         status_every: (a.status_every > 0.0).then(|| Duration::from_secs_f64(a.status_every)),
+        decoder: DecoderOptions {
+            cache_dir: a.cache.dir(),
+            ..DecoderOptions::default()
+        },
+        on_engine_ready: Some(announce),
         ..SessionOptions::default()
     };
     let outcome = run_session(&bundle, &options, stop)?;

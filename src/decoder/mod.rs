@@ -4,8 +4,10 @@
 //! `[batch, D]` to a target frame `[batch, M]`. [`Decoder::run`] is the real-time
 //! path: the caller owns both buffers, and the input and output tensors are created
 //! once and reused, so a call makes no heap allocation on the Rust side.
-//! [`runtime`] finds and loads the ONNX Runtime library.
+//! [`runtime`] finds and loads the ONNX Runtime library; [`cache`] keeps ONNX
+//! Runtime's optimized graphs between starts.
 
+pub mod cache;
 mod error;
 mod probe;
 pub mod runtime;
@@ -13,9 +15,12 @@ mod session;
 
 use std::path::PathBuf;
 
+pub use cache::GraphCacheStatus;
 pub use error::DecoderError;
 pub use probe::Probe;
-pub use runtime::{RuntimeError, init_onnxruntime, locate_onnxruntime, onnxruntime_version};
+pub use runtime::{
+    RuntimeError, init_onnxruntime, locate_onnxruntime, onnxruntime_build_info, onnxruntime_version,
+};
 pub use session::Decoder;
 
 /// How much ONNX Runtime may rewrite the graph when it loads a model.
@@ -53,8 +58,11 @@ pub struct DecoderOptions {
     pub intra_threads: usize,
     /// The graph optimisation level.
     pub optimization: GraphOptimization,
-    /// Where to save ONNX Runtime's optimised graph, if anywhere.
+    /// Where to save ONNX Runtime's optimised graph, if anywhere (bypasses the cache).
     pub optimized_model_path: Option<PathBuf>,
+    /// The optimized-graph [`cache`] directory; `None` (the default) optimizes at
+    /// every load and writes nothing.
+    pub cache_dir: Option<PathBuf>,
     /// Whether idle intra-op threads spin instead of sleeping (lower latency, more CPU).
     pub spin: bool,
 }
@@ -65,6 +73,7 @@ impl Default for DecoderOptions {
             intra_threads: 1,
             optimization: GraphOptimization::All,
             optimized_model_path: None,
+            cache_dir: None,
             spin: false,
         }
     }

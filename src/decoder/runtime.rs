@@ -125,6 +125,8 @@ fn library_file_name() -> String {
 /// The loaded library and the process-wide ONNX Runtime environment.
 struct Runtime {
     path: PathBuf,
+    /// The version the library reports (`OrtGetApiBase()->GetVersionString()`).
+    version: String,
     environment: Environment,
 }
 
@@ -158,8 +160,13 @@ pub fn init_onnxruntime(explicit: Option<&Path>) -> Result<PathBuf, RuntimeError
             path: path.clone(),
             reason: e.to_string(),
         })?;
-    tracing::info!(path = %path.display(), version = %version_from_path(&path), "loaded ONNX Runtime");
-    let rt = RUNTIME.get_or_init(|| Runtime { path, environment });
+    let version = reported_version(&path).unwrap_or_else(|| version_from_path(&path));
+    tracing::info!(path = %path.display(), %version, "loaded ONNX Runtime");
+    let rt = RUNTIME.get_or_init(|| Runtime {
+        path,
+        version,
+        environment,
+    });
     Ok(rt.path.clone())
 }
 
@@ -172,14 +179,47 @@ pub(crate) fn environment() -> Result<&'static Environment, RuntimeError> {
 /// Returns the version of the loaded ONNX Runtime (for example `"1.31.1"`), or
 /// `"not loaded"` before [`init_onnxruntime`] succeeded.
 ///
-/// `ort` does not expose ONNX Runtime's version string, so the version is read from
-/// the resolved library file name (`libonnxruntime.so.1.31.1`, which is what
-/// `scripts/setup.sh` installs behind the `libonnxruntime.so` link). When the name
-/// carries no version, ONNX Runtime's build-information string is returned instead.
+/// The version is the one the library itself reports through
+/// `OrtGetApiBase()->GetVersionString()`; `ort` calls that while loading but does not
+/// expose it, so it is asked again after loading. Only if that fails is it read from
+/// the library's file name.
 pub fn onnxruntime_version() -> String {
     match RUNTIME.get() {
         None => "not loaded".into(),
-        Some(rt) => version_from_path(&rt.path),
+        Some(rt) => rt.version.clone(),
+    }
+}
+
+/// Returns ONNX Runtime's build-information string (git commit, build type), or
+/// `"not loaded"` before [`init_onnxruntime`] succeeded.
+pub fn onnxruntime_build_info() -> String {
+    match RUNTIME.get() {
+        None => "not loaded".into(),
+        Some(_) => ort::info().trim().to_string(),
+    }
+}
+
+/// Asks the library at `path`, already loaded by `ort`, for its version string.
+fn reported_version(path: &Path) -> Option<String> {
+    type GetApiBase = unsafe extern "C" fn() -> *const ort::sys::OrtApiBase;
+    // SAFETY: `path` is the ONNX Runtime library `ort::init_from` has just loaded, so
+    // opening it again only takes another reference to the same, initialised image.
+    // `OrtGetApiBase` takes no arguments and returns a pointer to a static struct
+    // (checked for null); `GetVersionString` returns a static NUL-terminated string,
+    // copied before the handle is dropped (`ort` keeps its own handle open).
+    unsafe {
+        let lib = libloading::Library::new(path).ok()?;
+        let get_api_base = lib.get::<GetApiBase>(b"OrtGetApiBase").ok()?;
+        let base = get_api_base();
+        if base.is_null() {
+            return None;
+        }
+        let version = ((*base).GetVersionString)();
+        if version.is_null() {
+            return None;
+        }
+        let text = std::ffi::CStr::from_ptr(version).to_str().ok()?.trim();
+        (!text.is_empty()).then(|| text.to_string())
     }
 }
 

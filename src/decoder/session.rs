@@ -6,7 +6,8 @@ use ort::memory::Allocator;
 use ort::session::{HasSelectedOutputs, OutputSelector, RunOptions, Session};
 use ort::value::{Outlet, Tensor, TensorElementType, ValueType};
 
-use super::{DecoderError, DecoderOptions, runtime};
+use super::cache::{self, GraphCacheStatus};
+use super::{DecoderError, DecoderOptions, GraphOptimization, runtime};
 
 /// Pre-allocated tensors for one batch size.
 struct Bound {
@@ -30,6 +31,7 @@ pub struct Decoder {
     dynamic_batch: bool,
     single: Bound,
     batch: Option<Bound>,
+    graph_cache: GraphCacheStatus,
 }
 
 impl std::fmt::Debug for Decoder {
@@ -49,6 +51,10 @@ impl Decoder {
     /// The model must have exactly one float32 input of shape `[batch or 1, D]` and one
     /// float32 output of shape `[batch or 1, M]`; anything else is an error naming the
     /// tensor and its declared shape.
+    ///
+    /// With [`DecoderOptions::cache_dir`] set (and no `optimized_model_path`), the
+    /// optimized graph goes through the [`cache`](super::cache); [`Decoder::graph_cache`]
+    /// says whether it was hit.
     pub fn load(model_path: &Path, opts: &DecoderOptions) -> Result<Decoder, DecoderError> {
         let env = runtime::environment()?;
         let bytes = std::fs::read(model_path).map_err(|source| crate::onnx::OnnxError::Io {
@@ -58,38 +64,26 @@ impl Decoder {
         })?;
         crate::onnx::parse_model(model_path, &bytes)?;
 
+        let build = |source: &Path, bytes: &[u8], level: GraphOptimization, save: Option<&Path>| {
+            session(env, source, bytes, opts, level, save)
+        };
+        let (session, graph_cache) = match &opts.cache_dir {
+            Some(dir)
+                if opts.optimized_model_path.is_none()
+                    && opts.optimization != GraphOptimization::Disable =>
+            {
+                cache::load_through(dir, model_path, &bytes, opts.optimization, build)?
+            }
+            _ => {
+                let save = opts.optimized_model_path.as_deref();
+                let session = build(model_path, &bytes, opts.optimization, save)?;
+                (session, GraphCacheStatus::Off)
+            }
+        };
         let session_err = |reason: String| DecoderError::Session {
             path: model_path.to_path_buf(),
             reason,
         };
-        let mut builder = Session::builder(env).map_err(|e| session_err(e.to_string()))?;
-        builder = builder
-            .with_optimization_level(opts.optimization.level())
-            .map_err(|e| session_err(e.to_string()))?;
-        builder = builder
-            .with_intra_threads(opts.intra_threads.max(1))
-            .map_err(|e| session_err(e.to_string()))?;
-        builder = builder
-            .with_inter_threads(1)
-            .map_err(|e| session_err(e.to_string()))?;
-        builder = builder
-            .with_intra_op_spinning(opts.spin)
-            .map_err(|e| session_err(e.to_string()))?;
-        if let Some(out) = &opts.optimized_model_path {
-            if out.extension().is_some_and(|e| e == "ort") {
-                // A `.ort` path asks for ONNX Runtime's flatbuffer format
-                // (for minimal mobile and edge builds) instead of ONNX.
-                builder = builder
-                    .with_config_entry("session.save_model_format", "ORT")
-                    .map_err(|e| session_err(e.to_string()))?;
-            }
-            builder = builder
-                .with_optimized_model_path(out)
-                .map_err(|e| session_err(e.to_string()))?;
-        }
-        let session = builder
-            .commit_from_memory(&bytes)
-            .map_err(|e| session_err(e.to_string()))?;
 
         let (input_name, input_dim, in_dynamic) =
             single_tensor(model_path, "input", session.inputs())?;
@@ -107,7 +101,13 @@ impl Decoder {
             dynamic_batch: in_dynamic && out_dynamic,
             single,
             batch: None,
+            graph_cache,
         })
+    }
+
+    /// Where the optimized graph came from (always [`GraphCacheStatus::Off`] without a cache).
+    pub fn graph_cache(&self) -> &GraphCacheStatus {
+        &self.graph_cache
     }
 
     /// Returns the number of features per input frame (`D`).
@@ -215,6 +215,49 @@ impl Decoder {
         }
         Ok(())
     }
+}
+
+/// Creates a session from `bytes` (read from `source`) at `level`, saving ONNX Runtime's
+/// optimized graph to `save` if given (a `.ort` path in ONNX Runtime's flatbuffer format).
+fn session(
+    env: &ort::environment::Environment,
+    source: &Path,
+    bytes: &[u8],
+    opts: &DecoderOptions,
+    level: GraphOptimization,
+    save: Option<&Path>,
+) -> Result<Session, DecoderError> {
+    fn session_err<E: std::fmt::Display>(source: &Path) -> impl Fn(E) -> DecoderError + '_ {
+        move |e| DecoderError::Session {
+            path: source.to_path_buf(),
+            reason: e.to_string(),
+        }
+    }
+    let mut builder = Session::builder(env)
+        .map_err(session_err(source))?
+        .with_optimization_level(level.level())
+        .map_err(session_err(source))?
+        .with_intra_threads(opts.intra_threads.max(1))
+        .map_err(session_err(source))?
+        .with_inter_threads(1)
+        .map_err(session_err(source))?
+        .with_intra_op_spinning(opts.spin)
+        .map_err(session_err(source))?;
+    if let Some(out) = save {
+        if out.extension().is_some_and(|e| e == "ort") {
+            // A `.ort` path asks for ONNX Runtime's flatbuffer format
+            // (for minimal mobile and edge builds) instead of ONNX.
+            builder = builder
+                .with_config_entry("session.save_model_format", "ORT")
+                .map_err(session_err(source))?;
+        }
+        builder = builder
+            .with_optimized_model_path(out)
+            .map_err(session_err(source))?;
+    }
+    builder
+        .commit_from_memory(bytes)
+        .map_err(session_err(source))
 }
 
 /// Copies `input` into the bound tensor, runs the session and copies the result out.

@@ -68,6 +68,9 @@ pub struct SessionOptions {
     /// Interval between status lines; `None` for none.
     pub status_every: Option<Duration>,
     pub decoder: DecoderOptions,
+    /// Called once the engine is built and warmed up, before any thread starts:
+    /// the command line prints the decoder's graph-cache line here.
+    pub on_engine_ready: Option<fn(&Engine)>,
 }
 
 impl Default for SessionOptions {
@@ -86,6 +89,7 @@ impl Default for SessionOptions {
             max_backlog_ms: 500.0,
             status_every: Some(Duration::from_secs(5)),
             decoder: DecoderOptions::default(),
+            on_engine_ready: None,
         }
     }
 }
@@ -362,7 +366,11 @@ pub fn run(
         &bundle.dir.display().to_string(),
         options.resolve_timeout,
     )?;
+    // Load, optimize (or take the cached graph) and warm up before any thread starts.
     let engine = Engine::build(bundle, &options.decoder)?;
+    if let Some(ready) = options.on_engine_ready {
+        ready(&engine);
+    }
     let sr = m.vocoder.sample_rate_hz;
     let hop = m.vocoder.hop_length;
     let ch = expected.channels;
@@ -600,6 +608,7 @@ pub fn run(
             name: m.name.clone(),
             path: bundle.dir.display().to_string(),
             sha256: bundle.sha256().to_string(),
+            graph_cache: Some(engine.graph_cache().clone()),
         },
         input: format!("lsl: {stream}"),
         frames: engine.frames(),

@@ -461,11 +461,13 @@ fn write_and_check(
             name: bundle.manifest.name.clone(),
             path: bundle.dir.display().to_string(),
             sha256: bundle.sha256().to_string(),
+            graph_cache: None,
         },
         output_model: passed.then(|| ModelReport {
             name: manifest.name.clone(),
             path: final_dir.display().to_string(),
             sha256: manifest.provenance.sha256.clone(),
+            graph_cache: None,
         }),
         mode: cfg.mode,
         method: cfg.method,

@@ -6,7 +6,7 @@
 
 use super::latency::{StageHistograms, record};
 use crate::bundle::Bundle;
-use crate::decoder::{Decoder, DecoderError, DecoderOptions};
+use crate::decoder::{Decoder, DecoderError, DecoderOptions, GraphCacheStatus};
 use crate::features::FeatureExtractor;
 use crate::vocoder::{StreamingVocoder, VocoderError};
 use std::time::Instant;
@@ -195,6 +195,11 @@ impl Engine {
     /// look-ahead, in seconds.
     pub fn algorithmic_latency_s(&self) -> f64 {
         self.algorithmic_s
+    }
+
+    /// Where the decoder's optimized graph came from (the graph cache).
+    pub fn graph_cache(&self) -> &GraphCacheStatus {
+        self.decoder.graph_cache()
     }
 
     /// Samples by which the vocoder's output lags the audio it reconstructs.

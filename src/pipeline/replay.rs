@@ -21,6 +21,9 @@ pub struct ReplayOptions {
     /// Where to write the decoded speech.
     pub wav: Option<PathBuf>,
     pub decoder: DecoderOptions,
+    /// Called once the engine is built and warmed up, before the first sample:
+    /// the command line prints the decoder's graph-cache line here.
+    pub on_engine_ready: Option<fn(&Engine)>,
 }
 
 impl Default for ReplayOptions {
@@ -30,6 +33,7 @@ impl Default for ReplayOptions {
             chunk_samples: 16,
             wav: None,
             decoder: DecoderOptions::default(),
+            on_engine_ready: None,
         }
     }
 }
@@ -106,6 +110,9 @@ pub fn replay(
 ) -> Result<ReplayOutcome, ReplayError> {
     check_compatible(bundle, rec)?;
     let mut engine = Engine::build(bundle, &options.decoder)?;
+    if let Some(ready) = options.on_engine_ready {
+        ready(&engine);
+    }
     let m = &bundle.manifest;
     let ch = rec.eeg.channel_count;
     let n = rec.eeg.len();
@@ -174,6 +181,7 @@ pub fn replay(
             name: m.name.clone(),
             path: bundle.dir.display().to_string(),
             sha256: bundle.sha256().to_string(),
+            graph_cache: Some(engine.graph_cache().clone()),
         },
         input: rec.path.display().to_string(),
         frames: engine.frames(),

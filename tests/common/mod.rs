@@ -15,6 +15,13 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The optimized-graph cache of tests that run `replay` or `run` through the binary
+/// (set as `NEUROSPEAK_CACHE_DIR`), under cargo's scratch directory for tests, so that
+/// no test writes into the real home directory.
+pub fn test_cache_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("graph-cache")
+}
+
 /// Loads ONNX Runtime, or prints why the test is skipped and returns false.
 pub fn onnxruntime() -> bool {
     match neurospeak::decoder::init_onnxruntime(None) {
