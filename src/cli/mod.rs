@@ -46,7 +46,7 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// Decode a live LSL EEG stream into speech (sound device, WAV, or the null sink).
     #[cfg(feature = "lsl")]
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// Serve a recording's EEG as a live LSL stream, paced by the clock.
     #[cfg(feature = "lsl")]
     StreamFile(stream_file::StreamFileArgs),
@@ -62,7 +62,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Inspect(a) => inspect::run(a),
         Command::Benchmark(a) => benchmark::run(a, cli.ort_lib.as_deref()),
         #[cfg(feature = "lsl")]
-        Command::Run(a) => run::run(a, cli.ort_lib.as_deref()),
+        Command::Run(a) => run::run(*a, cli.ort_lib.as_deref()),
         #[cfg(feature = "lsl")]
         Command::StreamFile(a) => stream_file::run(a),
     }
