@@ -121,7 +121,8 @@ pub struct RunReport {
     pub accuracy: Option<AccuracyReport>,
     pub faults: FaultReport,
     pub memory: MemoryReport,
-    /// Files the run wrote, by kind.
+    /// Where the run's output went, by kind: the files it wrote, the audio
+    /// sink (`audio`) and the LSL outlet (`lsl_audio`).
     pub outputs: std::collections::BTreeMap<String, String>,
 }
 

@@ -1019,3 +1019,85 @@ fn run_publishes_the_decoded_audio_on_an_lsl_outlet_equal_to_the_wav() {
     assert_eq!(r["outputs"]["lsl_audio"], format!("lsl: {audio_name}"));
     assert_eq!(r["faults"]["dropped_frames"], 0, "{r}");
 }
+
+#[test]
+fn without_a_sound_card_run_names_the_flag_to_use_and_writes_nothing() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let has_card = std::fs::read_to_string("/proc/asound/cards").is_ok_and(|t| {
+        t.lines()
+            .any(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit()))
+    });
+    if has_card {
+        eprintln!("SKIPPED: this machine has a sound card, so the default device opens");
+        return;
+    }
+    let Some((rec, _)) = fixture() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let name = unique("nocard");
+    let _server = stream_file(rec, &name, &["--loop"]);
+    let wav = dir.path().join("never.wav");
+    let out = neurospeak()
+        .args(["run", "--model", "models/demo", "--stream", &name])
+        .args(["--duration", "2", "--lsl-local", "--wav"])
+        .arg(&wav)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "run played to no device: {stderr}");
+    assert!(stderr.contains("--audio null"), "{stderr}");
+    assert!(
+        !wav.exists(),
+        "a WAV was started for a session that never ran"
+    );
+}
+
+/// ALSA's `null` PCM, a real device to cpal (listed as `alsa:null` where
+/// alsa-lib's configuration defines it) that discards what it is given.
+/// Unlike a sound card it takes samples as soon as they are written, so the
+/// sink runs dry after every frame: underruns are not checked here.
+#[test]
+fn run_plays_through_cpal_on_the_alsa_null_device() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some((rec, _)) = fixture() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let name = unique("alsanull");
+    let _server = stream_file(rec, &name, &["--loop"]);
+    let wav = dir.path().join("device.wav");
+    let report = dir.path().join("report.json");
+    let out = neurospeak()
+        .args(["run", "--model", "models/demo", "--stream", &name])
+        .args(["--audio", "alsa:null", "--duration", "3", "--lsl-local"])
+        .arg("--wav")
+        .arg(&wav)
+        .arg("--report")
+        .arg(&report)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() && stderr.contains("no sound output device \"alsa:null\"") {
+        eprintln!("SKIPPED: alsa-lib here defines no null PCM: {stderr}");
+        return;
+    }
+    assert!(out.status.success(), "{stderr}");
+    let r = read_report(&report);
+    let audio = r["outputs"]["audio"].as_str().unwrap_or_default();
+    assert!(
+        audio.starts_with("device: ") && audio.contains(" Hz, "),
+        "outputs.audio names no opened device: {r}"
+    );
+    let frames = r["frames"].as_u64().unwrap();
+    assert!(frames >= 150, "{frames} frames decoded in 3 s: {r}");
+    // The device's callback played the frames: each one it reached timed an
+    // end-to-end latency from cpal's playback instant.
+    let played = r["latency_ms"]["end_to_end"]["count"].as_u64().unwrap();
+    assert!(
+        played * 10 >= frames * 9,
+        "the device played {played} of {frames} frames: {r}"
+    );
+    assert_eq!(read_wav(&wav).len() as u64, frames * 160, "{r}");
+    assert_eq!(r["faults"]["gaps"], 0, "{r}");
+}

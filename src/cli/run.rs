@@ -162,6 +162,9 @@ pub fn run(a: RunArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
         f.nonfinite_samples,
         f.reconnects
     );
+    if let Some(audio) = r.outputs.get("audio") {
+        println!("audio      {audio}");
+    }
     if let Some(p) = &a.wav {
         println!("wav        {}", p.display());
     }

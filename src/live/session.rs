@@ -341,6 +341,14 @@ fn csv_writer(
     out.flush().map_err(err)
 }
 
+/// The sink before the threads start: the null sink's player waiting for its
+/// thread, or an opened sound device.
+enum PendingSink {
+    Null(Player),
+    #[cfg(feature = "audio")]
+    Open(SinkHandle),
+}
+
 /// The running sink, whatever it is.
 enum SinkHandle {
     Null(JoinHandle<Player>, Sender<Control>),
@@ -403,6 +411,18 @@ pub fn run(
         end_to_end,
         counters.clone(),
     );
+    // A sound device opens before any file or thread exists, so a missing one
+    // is an error with nothing started or left behind. Its callback plays
+    // silence until the player has primed.
+    let pending = match &options.audio {
+        AudioChoice::Null => PendingSink::Null(player),
+        #[cfg(feature = "audio")]
+        AudioChoice::Device(name) => PendingSink::Open(SinkHandle::Device(
+            super::sinks::cpal::DeviceSink::start(name.as_deref(), player, sr, options.block)?,
+        )),
+        #[cfg(not(feature = "audio"))]
+        AudioChoice::Device(_) => return Err(SessionError::NoAudioFeature),
+    };
     let wav_writer = match &options.wav {
         Some(p) => Some(wav::WavWriter::create(p, sr)?),
         None => None,
@@ -474,14 +494,11 @@ pub fn run(
         worker: worker_handle.thread().clone(),
     };
     let b = barrier.clone();
-    let reader_handle = spawn("ns-lsl-reader", move || {
-        b.wait();
-        reader.run()
-    });
+    let reader_handle = spawn("ns-lsl-reader", move || reader.run(&b));
 
     let sink_core = options.pin_cores.get(1).copied();
-    let sink = match &options.audio {
-        AudioChoice::Null => {
+    let sink = match pending {
+        PendingSink::Null(player) => {
             let (tx, rx) = unbounded();
             let b = barrier.clone();
             let block = options.block;
@@ -493,16 +510,7 @@ pub fn run(
             SinkHandle::Null(h, tx)
         }
         #[cfg(feature = "audio")]
-        AudioChoice::Device(name) => SinkHandle::Device(super::sinks::cpal::DeviceSink::start(
-            name.as_deref(),
-            player,
-            sr,
-        )?),
-        #[cfg(not(feature = "audio"))]
-        AudioChoice::Device(_) => {
-            drop(player);
-            return Err(SessionError::NoAudioFeature);
-        }
+        PendingSink::Open(handle) => handle,
     };
 
     let wav_handle = wav_writer.map(|w| {
@@ -547,6 +555,14 @@ pub fn run(
 
     // The sink stops first, so the end of the input is not counted as an
     // underrun; then the reader, the worker, and the writers, which drain.
+    let audio = match &sink {
+        SinkHandle::Null(..) => format!(
+            "null: clock-paced, {}-sample blocks at {sr} Hz",
+            options.block
+        ),
+        #[cfg(feature = "audio")]
+        SinkHandle::Device(s) => format!("device: {}", s.description()),
+    };
     let e2e = match sink {
         SinkHandle::Null(h, tx) => {
             let _ = tx.send(Control::Stop);
@@ -590,6 +606,7 @@ pub fn run(
 
     engine.latency_mut().end_to_end = e2e;
     let mut outputs = BTreeMap::new();
+    outputs.insert("audio".to_string(), audio);
     if let Some(p) = &options.wav {
         outputs.insert("wav".to_string(), p.display().to_string());
     }

@@ -11,8 +11,8 @@ use super::rings::{Counters, SampleMeta};
 use crossbeam_channel::Receiver;
 use ringbuf::HeapProd;
 use ringbuf::traits::{Observer, Producer};
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Barrier};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
@@ -230,18 +230,24 @@ struct Connection {
 }
 
 impl Reader {
-    /// Runs until told to stop. Keeps running while the stream is gone,
-    /// re-resolving it every few hundred milliseconds.
-    pub fn run(mut self) {
+    /// Opens the inlet (the stream was just resolved: this attempt waits
+    /// long enough for any outlet), waits at `start` for the other threads,
+    /// then runs until told to stop, so a session starts connected and
+    /// connecting is not part of its steady state. Keeps running while the
+    /// stream is gone, re-resolving it every few hundred milliseconds.
+    pub fn run(mut self, start: &Barrier) {
         let ch = self.expected.channels;
         let period = 1.0 / self.expected.rate_hz;
         let mut buf = vec![0.0f32; ch];
-        let mut conn: Option<Connection> = None;
-        let mut ever_connected = false;
+        let mut conn = self.connect(RESOLVE_WAIT_S);
+        let mut ever_connected = conn.is_some();
+        self.counters
+            .connected
+            .store(ever_connected, Ordering::Relaxed);
         let mut lost_at: Option<Instant> = None;
-        // The stream was just resolved: the first attempt waits long enough
-        // for any outlet; after a loss, the short ones come first.
-        let mut attempts = RECONNECT_WAITS_S.len() - 1;
+        // After a failed or lost connection, the short attempts come first.
+        let mut attempts = 0;
+        start.wait();
         loop {
             if let Ok(Control::Stop) = self.control.try_recv() {
                 break;

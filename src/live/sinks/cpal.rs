@@ -36,19 +36,77 @@ pub enum AudioError {
 /// the vocoder rate.
 const SCRATCH: usize = 1 << 15;
 
-/// Linear resampler state from the vocoder rate to the device rate.
+/// Linear resampler from the vocoder rate to the device rate, pulling its
+/// input as the device asks for output.
+///
+/// Input positions count from `prev`, the last sample pulled (position 0);
+/// `before` is the one before it (position -1) and freshly pulled samples
+/// sit at 1, 2, ... The next output sample lies at `pos`, which never falls
+/// below -1: each render pulls exactly the samples its last output needs,
+/// which can leave the next output just behind `prev`.
 struct Resampler {
     /// Input samples per output sample.
     step: f64,
-    /// Position of the next output sample between `prev` and `scratch[0]`.
     pos: f64,
+    before: f32,
     prev: f32,
     scratch: Vec<f32>,
+}
+
+impl Resampler {
+    fn new(from_hz: u32, to_hz: u32) -> Self {
+        Self {
+            step: f64::from(from_hz) / f64::from(to_hz.max(1)),
+            pos: 0.0,
+            before: 0.0,
+            prev: 0.0,
+            scratch: vec![0.0; SCRATCH],
+        }
+    }
+
+    /// Fills `out`, interleaved with `channels` channels that all get the
+    /// same signal, with input that `pull` writes into the slice it is given.
+    fn render(&mut self, out: &mut [f32], channels: usize, pull: impl FnOnce(&mut [f32])) {
+        let channels = channels.max(1);
+        let frames = out.len() / channels;
+        if frames == 0 {
+            return;
+        }
+        let last = self.pos + (frames - 1) as f64 * self.step;
+        let need = ((last.floor() + 1.0).max(0.0) as usize).min(SCRATCH);
+        pull(&mut self.scratch[..need]);
+        let (before, prev, fresh) = (self.before, self.prev, &self.scratch[..need]);
+        let sample = |m: i64| -> f32 {
+            match m {
+                ..=-1 => before,
+                0 => prev,
+                _ => fresh
+                    .get(m as usize - 1)
+                    .or(fresh.last())
+                    .copied()
+                    .unwrap_or(prev),
+            }
+        };
+        for (i, frame) in out.chunks_mut(channels).enumerate() {
+            let x = self.pos + i as f64 * self.step;
+            let k = x.floor();
+            let frac = (x - k) as f32;
+            let (a, b) = (sample(k as i64), sample(k as i64 + 1));
+            frame.fill(a + (b - a) * frac);
+        }
+        match need {
+            0 => {}
+            1 => (self.before, self.prev) = (self.prev, fresh[0]),
+            n => (self.before, self.prev) = (fresh[n - 2], fresh[n - 1]),
+        }
+        self.pos += frames as f64 * self.step - need as f64;
+    }
 }
 
 /// A running output stream.
 pub struct DeviceSink {
     stream: cpal::Stream,
+    description: String,
     stop: Arc<AtomicBool>,
     back: ringbuf::HeapCons<Player>,
 }
@@ -83,9 +141,46 @@ fn pick_device(name: Option<&str>) -> Result<cpal::Device, AudioError> {
     }
 }
 
+/// Device frames for a period of `block` samples at `rate`, inside the
+/// range the device supports (`None` when it does not say).
+fn period_frames(block: usize, rate: u32, supported: &cpal::SupportedStreamConfig) -> Option<u32> {
+    let frames = (block as u64 * u64::from(supported.sample_rate()))
+        .div_ceil(u64::from(rate).max(1))
+        .max(1);
+    let frames = u32::try_from(frames).unwrap_or(u32::MAX);
+    match supported.buffer_size() {
+        cpal::SupportedBufferSize::Range { min, max } => Some(frames.clamp(*min, (*max).max(*min))),
+        cpal::SupportedBufferSize::Unknown => None,
+    }
+}
+
+/// Whether the device opens an output stream with periods of `frames`:
+/// tried with a silent stream that is closed at once, before the real one.
+fn accepts_period(device: &cpal::Device, config: &cpal::StreamConfig, frames: u32) -> bool {
+    let mut probe = *config;
+    probe.buffer_size = cpal::BufferSize::Fixed(frames);
+    device
+        .build_output_stream::<f32, _, _>(
+            probe,
+            |out: &mut [f32], _: &cpal::OutputCallbackInfo| out.fill(0.0),
+            |_| {},
+            None,
+        )
+        .is_ok()
+}
+
 impl DeviceSink {
-    /// Opens the device and starts playing `player`'s audio (at `rate` Hz).
-    pub fn start(name: Option<&str>, player: Player, rate: u32) -> Result<Self, AudioError> {
+    /// Opens the device and starts playing `player`'s audio (at `rate` Hz),
+    /// asking the device for periods of `block` samples at `rate` (converted
+    /// to the device rate), as the null sink uses, so `--buffer-ms` means the
+    /// same on both. A device that refuses that period size plays with its
+    /// own default.
+    pub fn start(
+        name: Option<&str>,
+        player: Player,
+        rate: u32,
+        block: usize,
+    ) -> Result<Self, AudioError> {
         let device = pick_device(name)?;
         let label = device
             .description()
@@ -97,14 +192,25 @@ impl DeviceSink {
                 which: label.clone(),
                 reason: e.to_string(),
             })?;
-        let config: cpal::StreamConfig = supported.into();
-        let channels = config.channels as usize;
-        let mut resampler = Resampler {
-            step: rate as f64 / config.sample_rate as f64,
-            pos: 0.0,
-            prev: 0.0,
-            scratch: vec![0.0; SCRATCH],
+        let period = period_frames(block, rate, &supported);
+        let mut config: cpal::StreamConfig = supported.into();
+        config.buffer_size = match period {
+            Some(frames) if accepts_period(&device, &config, frames) => {
+                cpal::BufferSize::Fixed(frames)
+            }
+            _ => cpal::BufferSize::Default,
         };
+        let description = format!(
+            "{label}: {} Hz, {} channel(s), period {}",
+            config.sample_rate,
+            config.channels,
+            match config.buffer_size {
+                cpal::BufferSize::Fixed(f) => format!("{f} frames"),
+                cpal::BufferSize::Default => "the device's default".into(),
+            }
+        );
+        let channels = config.channels as usize;
+        let mut resampler = Resampler::new(rate, config.sample_rate);
         let stop = Arc::new(AtomicBool::new(false));
         let (mut back_p, back_c) = ring::<Player>(1);
         let mut player = Some(player);
@@ -123,33 +229,9 @@ impl DeviceSink {
             }
             let ts = info.timestamp();
             let play_at = Instant::now() + ts.playback.duration_since(ts.callback);
-            let frames = out.len() / channels.max(1);
-            if frames == 0 {
-                return;
-            }
-            let r = &mut resampler;
-            // Input sample m is `prev` for m = 0 and scratch[m - 1] after it;
-            // output i sits at input position pos + i·step.
-            let need =
-                ((r.pos + (frames - 1) as f64 * r.step).floor() as usize + 1).clamp(1, SCRATCH);
-            p.fill(&mut r.scratch[..need], play_at);
-            let (prev, scratch) = (r.prev, &r.scratch[..need]);
-            let sample = |m: usize| {
-                if m == 0 {
-                    prev
-                } else {
-                    scratch[(m - 1).min(need - 1)]
-                }
-            };
-            for (i, frame) in out.chunks_mut(channels.max(1)).enumerate() {
-                let x = r.pos + i as f64 * r.step;
-                let k = x.floor() as usize;
-                let frac = (x - k as f64) as f32;
-                let (a, b) = (sample(k), sample(k + 1));
-                frame.fill(a + (b - a) * frac);
-            }
-            r.pos += frames as f64 * r.step - need as f64;
-            r.prev = r.scratch[need - 1];
+            resampler.render(out, channels, |input| {
+                p.fill(input, play_at);
+            });
         };
         let err = |e: cpal::Error| tracing::warn!("sound device: {e}");
         let stream = device
@@ -164,9 +246,15 @@ impl DeviceSink {
         })?;
         Ok(Self {
             stream,
+            description,
             stop,
             back: back_c,
         })
+    }
+
+    /// The device, its rate, channels and period, as opened.
+    pub fn description(&self) -> &str {
+        &self.description
     }
 
     /// Stops the stream and returns the end-to-end histogram the callback
@@ -188,5 +276,68 @@ impl DeviceSink {
             || Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("static bounds"),
             Player::into_histogram,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The input signal: far from linear between samples, so an output
+    /// extrapolated instead of interpolated is caught.
+    fn signal(m: usize) -> f32 {
+        (0.7 * m as f64).sin() as f32
+    }
+
+    /// Renders `sizes` device buffers (stereo) from `signal` through a
+    /// resampler and checks every output against linear interpolation of
+    /// the signal at its exact position, whatever the buffer boundaries.
+    fn check(from_hz: u32, to_hz: u32, sizes: &[usize]) {
+        let mut r = Resampler::new(from_hz, to_hz);
+        let mut next_in = 1; // signal(0) = 0 is the initial `prev`
+        let mut out_index = 0usize;
+        for &frames in sizes {
+            let mut out = vec![f32::NAN; 2 * frames];
+            r.render(&mut out, 2, |input| {
+                for x in input.iter_mut() {
+                    *x = signal(next_in);
+                    next_in += 1;
+                }
+            });
+            for pair in out.chunks(2) {
+                let x = out_index as f64 * f64::from(from_hz) / f64::from(to_hz);
+                let k = x.floor() as usize;
+                let want = signal(k) + (signal(k + 1) - signal(k)) * (x - k as f64) as f32;
+                assert!(
+                    (pair[0] - want).abs() < 1e-4,
+                    "{from_hz}->{to_hz} Hz, output {out_index}: got {}, want {want}",
+                    pair[0]
+                );
+                assert_eq!(pair[0], pair[1], "channels differ at output {out_index}");
+                out_index += 1;
+            }
+        }
+        let consumed = (out_index - 1) as f64 * f64::from(from_hz) / f64::from(to_hz);
+        assert!(
+            next_in - 1 <= consumed.floor() as usize + 1,
+            "pulled {} input samples for outputs up to position {consumed}",
+            next_in - 1
+        );
+    }
+
+    #[test]
+    fn upsampling_matches_interpolation_across_any_buffer_boundaries() {
+        check(
+            16_000,
+            48_000,
+            &[385, 384, 1, 2, 7, 1000, 383, 1, 1, 1, 512],
+        );
+        check(16_000, 44_100, &[441, 1, 13, 1024, 3, 2048, 5]);
+    }
+
+    #[test]
+    fn equal_rates_and_downsampling_match_interpolation() {
+        check(16_000, 16_000, &[128, 1, 77, 512]);
+        check(48_000, 16_000, &[100, 1, 33, 256]);
     }
 }
