@@ -94,7 +94,20 @@ fn side_by_side_report_and_plots() {
         assert!(m["frames"].as_u64().unwrap() > 100, "{side}");
         assert!(m["latency_ms"]["decoder"]["p99"].as_f64().unwrap() > 0.0);
         assert!(m["accuracy"]["pearson_r"].as_f64().unwrap() > 0.5);
-        assert_eq!(m["scaling"].as_array().unwrap().len(), 2);
+        let scaling = m["scaling"].as_array().unwrap();
+        assert_eq!(scaling.len(), 2);
+        // Two workers on two cores, not both on the core the benchmark's
+        // own thread pinned itself to.
+        let cores: Vec<u64> = scaling[1]["cores"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_u64().unwrap())
+            .collect();
+        assert_eq!(cores.len(), 2, "{side}: {cores:?}");
+        if std::thread::available_parallelism().map_or(1, |n| n.get()) >= 2 {
+            assert_ne!(cores[0], cores[1], "{side}: both workers on one core");
+        }
     }
     let wer = &r["wer"];
     if wer["skipped"] == true {

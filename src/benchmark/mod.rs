@@ -215,9 +215,14 @@ pub fn run(
     progress: &mut dyn FnMut(&str, u64, u64),
 ) -> Result<BenchmarkReport, BenchmarkError> {
     plan.check()?;
-    if plan.pin
-        && let Some(core) = core_affinity::get_core_ids().and_then(|c| c.first().copied())
-    {
+    // The cores this process may use, read before this thread pins itself
+    // (afterwards it would see only its own core).
+    let cores = if plan.pin {
+        core_affinity::get_core_ids().unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    if let Some(&core) = cores.first() {
         core_affinity::set_for_current(core);
     }
     let options = DecoderOptions::default();
@@ -236,7 +241,7 @@ pub fn run(
     let mut benches = Vec::new();
     for (i, s) in subjects.iter().enumerate() {
         progress("scaling", i as u64, subjects.len() as u64);
-        let points = scaling::scaling(&s.bundle, &plan.recordings, plan.max_workers, plan.pin)
+        let points = scaling::scaling(&s.bundle, &plan.recordings, plan.max_workers, &cores)
             .map_err(BenchmarkError::Other)?;
         let busy = s.busy.as_secs_f64();
         benches.push(ModelBenchmark {

@@ -22,14 +22,19 @@ pub struct ScalingPoint {
     pub wall_seconds: f64,
     pub frames_per_second: f64,
     pub realtime_factor: f64,
+    /// The core each worker was pinned to, in worker order (empty unpinned).
+    pub cores: Vec<usize>,
 }
 
-/// Measures throughput for every worker count from 1 to `max_workers`.
+/// Measures throughput for every worker count from 1 to `max_workers`,
+/// worker `w` pinned to `cores[w % cores.len()]` (none when `cores` is
+/// empty). Take `cores` from the process before any thread pins itself: a
+/// pinned thread sees only its own core.
 pub fn scaling(
     bundle: &Bundle,
     recordings: &[Recording],
     max_workers: usize,
-    pin: bool,
+    cores: &[core_affinity::CoreId],
 ) -> Result<Vec<ScalingPoint>, String> {
     let mut segments: Vec<(usize, usize, usize)> = Vec::new();
     for (r, rec) in recordings.iter().enumerate() {
@@ -42,7 +47,6 @@ pub fn scaling(
         );
     }
     let signal_s: f64 = recordings.iter().map(|r| r.eeg.duration_s()).sum();
-    let cores = core_affinity::get_core_ids().unwrap_or_default();
     let options = DecoderOptions::default();
     let mut points = Vec::new();
     for workers in 1..=max_workers.max(1) {
@@ -59,7 +63,7 @@ pub fn scaling(
                     std::thread::Builder::new()
                         .name(format!("bench-worker-{w}"))
                         .spawn_scoped(scope, move || -> Result<(), String> {
-                            if let (true, Some(core)) = (pin, core) {
+                            if let Some(core) = core {
                                 core_affinity::set_for_current(core);
                             }
                             let built = Engine::build(bundle, options).map_err(|e| e.to_string());
@@ -103,6 +107,9 @@ pub fn scaling(
             wall_seconds: started,
             frames_per_second: frames as f64 / started.max(1e-9),
             realtime_factor: signal_s / started.max(1e-9),
+            cores: (0..workers)
+                .filter_map(|w| cores.get(w % cores.len().max(1)).map(|c| c.id))
+                .collect(),
         });
     }
     Ok(points)
