@@ -263,7 +263,8 @@ for s in streams:
         shape, total = list(ts.shape), float(np.sum(ts.astype(np.float64)))
     labels = [c["label"][0] for c in (info["desc"][0] or {}).get("channels", [{}])[0].get("channel", [])] if info["desc"][0] else []
     out[info["type"][0]] = {"name": info["name"][0], "shape": shape, "sum": total,
-        "first_ts": float(s["time_stamps"][0]), "last_ts": float(s["time_stamps"][-1]), "labels": labels}
+        "first_ts": float(s["time_stamps"][0]), "last_ts": float(s["time_stamps"][-1]), "labels": labels,
+        "clock_offsets": len(s["clock_times"])}
 print(json.dumps(out))
 "#;
     let output = Command::new(&python)
@@ -279,6 +280,16 @@ print(json.dumps(out))
     );
     let json: serde_json::Value =
         serde_json::from_slice(&output.stdout).expect("pyxdf prints JSON");
+    // Clock offsets as LabRecorder writes them (all zero: one clock), so
+    // pyxdf's clock synchronization has nothing to warn about.
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !stderr.contains("clock-segments differ"),
+        "pyxdf warned: {stderr}"
+    );
+    for (kind, s) in json.as_object().unwrap() {
+        assert!(s["clock_offsets"].as_u64().unwrap() >= 1, "{kind}: {s}");
+    }
     let eeg = &json["EEG"];
     assert_eq!(eeg["name"], "Synthetic EEG");
     assert_eq!(eeg["shape"], serde_json::json!([3072, 8]));

@@ -344,6 +344,27 @@ pub fn write_xdf(path: &Path, rec: &Recording) -> Result<(), RecordingError> {
     result
 }
 
+/// How often, in seconds of stream time, a written stream carries a
+/// ClockOffset chunk, as LabRecorder writes them.
+const CLOCK_OFFSET_EVERY_S: f64 = 5.0;
+
+/// ClockOffset chunks for stream `id` spanning `first..=last`: offset 0, since
+/// every stream of a recording we write is already on one clock. Readers that
+/// synchronize clocks (pyxdf) then find the measurements they expect.
+fn zero_clock_offsets<W: Write>(
+    writer: &mut XdfWriter<W>,
+    id: u32,
+    first: f64,
+    last: f64,
+) -> std::io::Result<()> {
+    let mut t = first;
+    while t < last {
+        writer.clock_offset(id, t, 0.0)?;
+        t += CLOCK_OFFSET_EVERY_S;
+    }
+    writer.clock_offset(id, last, 0.0)
+}
+
 /// Writes the chunks of every stream of `rec`.
 fn write_streams<W: Write>(out: W, rec: &Recording) -> std::io::Result<()> {
     const CHUNK: usize = 1024;
@@ -391,6 +412,9 @@ fn write_streams<W: Write>(out: W, rec: &Recording) -> std::io::Result<()> {
     {
         writer.numeric_samples(1, &eeg_info, t, v)?;
     }
+    if let (Some(&first), Some(&last)) = (eeg.timestamps.first(), eeg.timestamps.last()) {
+        zero_clock_offsets(&mut writer, 1, first, last)?;
+    }
     writer.stream_footer(1, &eeg.timestamps)?;
     if let (Some(audio), Some(info)) = (&rec.audio, &audio_info) {
         let step = 1.0 / f64::from(audio.sample_rate);
@@ -406,12 +430,16 @@ fn write_streams<W: Write>(out: W, rec: &Recording) -> std::io::Result<()> {
         {
             writer.numeric_samples(2, info, t, v)?;
         }
+        if let (Some(&first), Some(&last)) = (stamps.first(), stamps.last()) {
+            zero_clock_offsets(&mut writer, 2, first, last)?;
+        }
         writer.stream_footer(2, &stamps)?;
     }
     let stamps: Vec<f64> = rec.markers.iter().map(|m| m.timestamp).collect();
     let texts: Vec<String> = rec.markers.iter().map(|m| m.text.clone()).collect();
     if !stamps.is_empty() {
         writer.string_samples(3, &marker_info, &stamps, &texts)?;
+        zero_clock_offsets(&mut writer, 3, stamps[0], stamps[stamps.len() - 1])?;
         writer.stream_footer(3, &stamps)?;
     }
     writer.into_inner().flush()
