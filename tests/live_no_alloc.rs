@@ -159,16 +159,24 @@ fn the_reader_worker_and_sink_allocate_nothing_after_start() {
         std::thread::spawn(move || run(&bundle, &options, stop))
     };
 
-    // Started: every hot thread exists. Then a second of steady state.
+    // Started: every hot thread exists and decoded audio reaches the WAV
+    // (threads wait at the start barrier until the reader has connected,
+    // which can take a second). Then a second of steady state.
+    // The WAV is written as `live.wav.partial` until the session ends.
+    let wav = tmp.path().join("live.wav.partial");
+    let started = || {
+        HOT.iter().all(|n| threads().contains_key(*n))
+            && std::fs::metadata(&wav).is_ok_and(|m| m.len() > 44 + 16_000)
+    };
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !HOT.iter().all(|n| threads().contains_key(*n)) {
+    while !started() {
         assert!(
             !session.is_finished(),
             "the session ended before it started"
         );
         assert!(
             Instant::now() < deadline,
-            "the session threads never appeared"
+            "the session never started decoding"
         );
         std::thread::sleep(Duration::from_millis(50));
     }
