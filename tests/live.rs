@@ -139,6 +139,12 @@ fn run_args(name: &str, dir: &Path) -> Vec<String> {
     ]
 }
 
+/// Sets the value that follows `flag` in `args` (from [`run_args`]).
+fn set_arg(args: &mut [String], flag: &str, value: &str) {
+    let i = args.iter().position(|a| a == flag).unwrap();
+    args[i + 1] = value.into();
+}
+
 /// The offset (in samples, a whole number of hops) at which `live` best
 /// matches `reference`, and the largest difference there after the first
 /// second.
@@ -470,8 +476,7 @@ fn an_input_faster_than_the_decoder_drops_the_oldest_and_memory_stays_flat() {
     // Twenty times real time: more than the decoder can do on two cores.
     let _server = stream_file(rec, &name, &["--loop", "--speed", "20"]);
     let mut args = run_args(&name, dir.path());
-    let every = args.iter().position(|a| a == "--status-every").unwrap();
-    args[every + 1] = "0.5".into();
+    set_arg(&mut args, "--status-every", "0.5");
     let out = neurospeak()
         .args(args)
         .args(["--duration", "8"])
@@ -1066,15 +1071,11 @@ fn run_plays_through_cpal_on_the_alsa_null_device() {
     let dir = tempfile::tempdir().unwrap();
     let name = unique("alsanull");
     let _server = stream_file(rec, &name, &["--loop"]);
-    let wav = dir.path().join("device.wav");
-    let report = dir.path().join("report.json");
+    let mut args = run_args(&name, dir.path());
+    set_arg(&mut args, "--audio", "alsa:null");
     let out = neurospeak()
-        .args(["run", "--model", "models/demo", "--stream", &name])
-        .args(["--audio", "alsa:null", "--duration", "3", "--lsl-local"])
-        .arg("--wav")
-        .arg(&wav)
-        .arg("--report")
-        .arg(&report)
+        .args(args)
+        .args(["--duration", "3"])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -1083,7 +1084,7 @@ fn run_plays_through_cpal_on_the_alsa_null_device() {
         return;
     }
     assert!(out.status.success(), "{stderr}");
-    let r = read_report(&report);
+    let r = read_report(&dir.path().join("report.json"));
     let audio = r["outputs"]["audio"].as_str().unwrap_or_default();
     assert!(
         audio.starts_with("device: ") && audio.contains(" Hz, "),
@@ -1098,6 +1099,10 @@ fn run_plays_through_cpal_on_the_alsa_null_device() {
         played * 10 >= frames * 9,
         "the device played {played} of {frames} frames: {r}"
     );
-    assert_eq!(read_wav(&wav).len() as u64, frames * 160, "{r}");
+    assert_eq!(
+        read_wav(&dir.path().join("live.wav")).len() as u64,
+        frames * 160,
+        "{r}"
+    );
     assert_eq!(r["faults"]["gaps"], 0, "{r}");
 }

@@ -50,15 +50,17 @@ pub fn scaling(
     let options = DecoderOptions::default();
     let mut points = Vec::new();
     for workers in 1..=max_workers.max(1) {
+        let pinned: Vec<Option<core_affinity::CoreId>> = (0..workers)
+            .map(|w| cores.get(w % cores.len().max(1)).copied())
+            .collect();
         let next = Arc::new(AtomicUsize::new(0));
         let frames = Arc::new(AtomicUsize::new(0));
         let barrier = Arc::new(Barrier::new(workers + 1));
         let started = std::thread::scope(|scope| -> Result<f64, String> {
             let mut handles = Vec::new();
-            for w in 0..workers {
+            for (w, &core) in pinned.iter().enumerate() {
                 let (next, frames, barrier) = (next.clone(), frames.clone(), barrier.clone());
                 let (segments, options) = (&segments, &options);
-                let core = cores.get(w % cores.len().max(1)).copied();
                 handles.push(
                     std::thread::Builder::new()
                         .name(format!("bench-worker-{w}"))
@@ -107,9 +109,7 @@ pub fn scaling(
             wall_seconds: started,
             frames_per_second: frames as f64 / started.max(1e-9),
             realtime_factor: signal_s / started.max(1e-9),
-            cores: (0..workers)
-                .filter_map(|w| cores.get(w % cores.len().max(1)).map(|c| c.id))
-                .collect(),
+            cores: pinned.iter().flatten().map(|c| c.id).collect(),
         });
     }
     Ok(points)

@@ -346,7 +346,7 @@ fn csv_writer(
 enum PendingSink {
     Null(Player),
     #[cfg(feature = "audio")]
-    Open(SinkHandle),
+    Device(super::sinks::cpal::DeviceSink),
 }
 
 /// The running sink, whatever it is.
@@ -414,15 +414,16 @@ pub fn run(
     // A sound device opens before any file or thread exists, so a missing one
     // is an error with nothing started or left behind. Its callback plays
     // silence until the player has primed.
-    let pending = match &options.audio {
-        AudioChoice::Null => PendingSink::Null(player),
-        #[cfg(feature = "audio")]
-        AudioChoice::Device(name) => PendingSink::Open(SinkHandle::Device(
-            super::sinks::cpal::DeviceSink::start(name.as_deref(), player, sr, options.block)?,
-        )),
-        #[cfg(not(feature = "audio"))]
-        AudioChoice::Device(_) => return Err(SessionError::NoAudioFeature),
-    };
+    let pending =
+        match &options.audio {
+            AudioChoice::Null => PendingSink::Null(player),
+            #[cfg(feature = "audio")]
+            AudioChoice::Device(name) => PendingSink::Device(
+                super::sinks::cpal::DeviceSink::start(name.as_deref(), player, sr, options.block)?,
+            ),
+            #[cfg(not(feature = "audio"))]
+            AudioChoice::Device(_) => return Err(SessionError::NoAudioFeature),
+        };
     let wav_writer = match &options.wav {
         Some(p) => Some(wav::WavWriter::create(p, sr)?),
         None => None,
@@ -510,7 +511,7 @@ pub fn run(
             SinkHandle::Null(h, tx)
         }
         #[cfg(feature = "audio")]
-        PendingSink::Open(handle) => handle,
+        PendingSink::Device(d) => SinkHandle::Device(d),
     };
 
     let wav_handle = wav_writer.map(|w| {

@@ -348,15 +348,18 @@ pub fn write_xdf(path: &Path, rec: &Recording) -> Result<(), RecordingError> {
 /// ClockOffset chunk, as LabRecorder writes them.
 const CLOCK_OFFSET_EVERY_S: f64 = 5.0;
 
-/// ClockOffset chunks for stream `id` spanning `first..=last`: offset 0, since
-/// every stream of a recording we write is already on one clock. Readers that
-/// synchronize clocks (pyxdf) then find the measurements they expect.
+/// ClockOffset chunks for stream `id` over the span of its `stamps` (none
+/// when it has no samples): offset 0, since every stream of a recording we
+/// write is already on one clock. Readers that synchronize clocks (pyxdf)
+/// then find the measurements they expect.
 fn zero_clock_offsets<W: Write>(
     writer: &mut XdfWriter<W>,
     id: u32,
-    first: f64,
-    last: f64,
+    stamps: &[f64],
 ) -> std::io::Result<()> {
+    let (Some(&first), Some(&last)) = (stamps.first(), stamps.last()) else {
+        return Ok(());
+    };
     let mut t = first;
     while t < last {
         writer.clock_offset(id, t, 0.0)?;
@@ -412,9 +415,7 @@ fn write_streams<W: Write>(out: W, rec: &Recording) -> std::io::Result<()> {
     {
         writer.numeric_samples(1, &eeg_info, t, v)?;
     }
-    if let (Some(&first), Some(&last)) = (eeg.timestamps.first(), eeg.timestamps.last()) {
-        zero_clock_offsets(&mut writer, 1, first, last)?;
-    }
+    zero_clock_offsets(&mut writer, 1, &eeg.timestamps)?;
     writer.stream_footer(1, &eeg.timestamps)?;
     if let (Some(audio), Some(info)) = (&rec.audio, &audio_info) {
         let step = 1.0 / f64::from(audio.sample_rate);
@@ -430,16 +431,14 @@ fn write_streams<W: Write>(out: W, rec: &Recording) -> std::io::Result<()> {
         {
             writer.numeric_samples(2, info, t, v)?;
         }
-        if let (Some(&first), Some(&last)) = (stamps.first(), stamps.last()) {
-            zero_clock_offsets(&mut writer, 2, first, last)?;
-        }
+        zero_clock_offsets(&mut writer, 2, &stamps)?;
         writer.stream_footer(2, &stamps)?;
     }
     let stamps: Vec<f64> = rec.markers.iter().map(|m| m.timestamp).collect();
     let texts: Vec<String> = rec.markers.iter().map(|m| m.text.clone()).collect();
     if !stamps.is_empty() {
         writer.string_samples(3, &marker_info, &stamps, &texts)?;
-        zero_clock_offsets(&mut writer, 3, stamps[0], stamps[stamps.len() - 1])?;
+        zero_clock_offsets(&mut writer, 3, &stamps)?;
         writer.stream_footer(3, &stamps)?;
     }
     writer.into_inner().flush()
