@@ -6,7 +6,7 @@
 # LSL stays on this machine (configs/lsl_loopback.cfg).
 #
 # Usage: benches/live_session.sh [SECONDS] [MODEL] [RUN OPTIONS...]
-# e.g.   benches/live_session.sh 60 models/demo --buffer-ms 5 --pin-cores 1,0
+# e.g.   benches/live_session.sh 60 models/demo --margin-ms 2 --pin-cores 1,0
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-600}

@@ -79,6 +79,11 @@ pub struct FaultReport {
     /// Frames lost: input dropped (in frames) or audio with no room to play.
     pub dropped_frames: u64,
     pub underruns: u64,
+    /// Live: frames whose start was cut because they came after their
+    /// block was taken.
+    pub late_frames: u64,
+    /// Live: times the player moved its schedule to hold its margin.
+    pub latency_adjustments: u64,
     /// Non-finite channel values, replaced by the channel's last finite value.
     pub nonfinite_samples: u64,
     pub reconnects: u64,

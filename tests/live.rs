@@ -131,7 +131,7 @@ fn run_args(name: &str, dir: &Path) -> Vec<String> {
         s(dir.join("live.wav")),
         "--report".into(),
         s(dir.join("report.json")),
-        "--buffer-ms".into(),
+        "--margin-ms".into(),
         "60".into(),
         "--status-every".into(),
         "1".into(),
@@ -211,6 +211,7 @@ fn stream_file_to_run_matches_replay_with_no_gaps_or_underruns() {
     let f = &r["faults"];
     assert_eq!(f["gaps"], 0, "{f}");
     assert_eq!(f["underruns"], 0, "{f}");
+    assert_eq!(f["late_frames"], 0, "{f}");
     assert_eq!(f["dropped_frames"], 0, "{f}");
     assert_eq!(f["reconnects"], 0, "{f}");
     let lat = &r["latency_ms"];

@@ -10,7 +10,7 @@ use super::cache_args::{CacheArgs, announce};
 use super::lsl_args::{LslArgs, stop_on_signals};
 use crate::bundle::Bundle;
 use crate::decoder::{DecoderOptions, init_onnxruntime};
-use crate::live::session::{AudioChoice, SessionOptions, run as run_session};
+use crate::live::session::{AudioChoice, DEFAULT_MARGIN_MS, SessionOptions, run as run_session};
 use crate::live::source::StreamQuery;
 use crate::report::{LatencyStats, write_json};
 
@@ -50,11 +50,19 @@ pub struct RunArgs {
     /// Cores to pin the worker and the sink thread to, e.g. `0,1`.
     #[arg(long, value_delimiter = ',')]
     pub pin_cores: Vec<usize>,
-    /// How long after its EEG arrives a frame is heard, beyond computing it,
-    /// in milliseconds. 8 ms keeps a quiet 2-core machine free of underruns;
-    /// raise it on a busy one.
-    #[arg(long, default_value_t = 8.0)]
-    pub buffer_ms: f64,
+    /// How long before the sound device takes it a frame's audio should be
+    /// ready, in milliseconds. The player plays each frame as early as that
+    /// allows for all but the latest 1 % of frames, and cuts what comes
+    /// later than its block (counted as late frames). Raise it on a busy
+    /// machine: fewer late frames, more latency.
+    #[arg(long, default_value_t = DEFAULT_MARGIN_MS)]
+    pub margin_ms: f64,
+    /// Do not run the decoder on a dummy frame shortly before each frame is
+    /// due. The dummy run keeps the decoder's weights in the CPU caches, which
+    /// roughly halves the decoder's time per live frame at the cost of about
+    /// twice its CPU time.
+    #[arg(long)]
+    pub no_prewarm: bool,
     /// Seconds to wait for the stream at start.
     #[arg(long, default_value_t = 5.0)]
     pub resolve_timeout: f64,
@@ -118,7 +126,8 @@ pub fn run(a: RunArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
         csv: a.csv.clone(),
         duration: a.duration.map(Duration::from_secs_f64),
         pin_cores: a.pin_cores.clone(),
-        buffer_ms: a.buffer_ms.max(0.0),
+        margin_ms: a.margin_ms.max(0.0),
+        prewarm: !a.no_prewarm,
         status_every: (a.status_every > 0.0).then(|| Duration::from_secs_f64(a.status_every)),
         decoder: DecoderOptions {
             cache_dir: a.cache.dir(),
@@ -152,13 +161,16 @@ pub fn run(a: RunArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
     let f = &r.faults;
     println!(
         "faults     gaps {} ({} samples missing), duplicated samples {}, dropped samples {}, \
-         dropped frames {}, underruns {}, non-finite values {}, reconnects {}",
+         dropped frames {}, underruns {}, late frames {}, schedule moves {}, non-finite values {}, \
+         reconnects {}",
         f.gaps,
         f.missing_samples,
         f.duplicated_samples,
         f.dropped_samples,
         f.dropped_frames,
         f.underruns,
+        f.late_frames,
+        f.latency_adjustments,
         f.nonfinite_samples,
         f.reconnects
     );

@@ -30,6 +30,8 @@ pub struct FrameStamp {
     pub audio_index: u64,
     /// Arrival of the frame's newest EEG sample.
     pub arrival: Instant,
+    /// When the frame's audio was ready (the vocoder's stamp).
+    pub ready: Instant,
 }
 
 /// Producer and consumer halves of one ring.
@@ -71,6 +73,12 @@ pub struct Counters {
     pub dropped_frames: AtomicU64,
     /// Times the sink found too little audio for a block.
     pub underruns: AtomicU64,
+    /// Frames whose start was cut because they came after their block was
+    /// due (the player keeps its schedule; see `sinks::player`).
+    pub late_frames: AtomicU64,
+    /// Times the player moved its schedule (trimmed or padded a few
+    /// samples, at a quiet point) to hold its margin.
+    pub latency_adjustments: AtomicU64,
     /// Times the source came back after it was lost.
     pub reconnects: AtomicU64,
     /// Frames decoded.

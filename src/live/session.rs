@@ -58,10 +58,14 @@ pub struct SessionOptions {
     pub duration: Option<Duration>,
     /// Cores for the worker and the sink thread, in that order.
     pub pin_cores: Vec<usize>,
-    /// Audio the sink waits for before it starts playing, in milliseconds.
-    pub buffer_ms: f64,
+    /// How long before the sink takes it a frame's audio should be ready,
+    /// in milliseconds (the player's margin; see `sinks::player`).
+    pub margin_ms: f64,
     /// Samples per sink block.
     pub block: usize,
+    /// Run the decoder on a dummy frame shortly before each frame is due,
+    /// so the real one finds its weights in the caches ([`Engine::prewarm`]).
+    pub prewarm: bool,
     /// Input backlog beyond which the worker drops the oldest samples, in
     /// milliseconds of signal.
     pub max_backlog_ms: f64,
@@ -84,8 +88,9 @@ impl Default for SessionOptions {
             csv: None,
             duration: None,
             pin_cores: Vec::new(),
-            buffer_ms: 8.0,
+            margin_ms: DEFAULT_MARGIN_MS,
             block: 128,
+            prewarm: true,
             max_backlog_ms: 500.0,
             status_every: Some(Duration::from_secs(5)),
             decoder: DecoderOptions::default(),
@@ -149,6 +154,19 @@ pub struct SessionOutcome {
     pub lsl_audio: Option<lsl_outlet::OutletStats>,
 }
 
+/// The player's default margin, in milliseconds: on a quiet 2-core machine
+/// it keeps end-to-end latency p99 under 10 ms with a few late frames in ten
+/// minutes (README, *Live sessions*).
+pub const DEFAULT_MARGIN_MS: f64 = 0.5;
+
+/// How long the worker sleeps at most when no sample is waiting (the reader
+/// wakes it sooner when one comes).
+const IDLE: Duration = Duration::from_millis(2);
+/// How long before a frame is due the decoder is warmed
+/// ([`Engine::prewarm`]): early enough that a frame arriving a little early
+/// still finds it done, late enough that its weights are still cached.
+const PREWARM_LEAD: Duration = Duration::from_micros(1500);
+
 struct Worker {
     engine: Engine,
     meta: HeapCons<SampleMeta>,
@@ -163,6 +181,8 @@ struct Worker {
     channels: usize,
     max_backlog: usize,
     samples_per_frame: f64,
+    /// The hop between frames, when the decoder is warmed before each frame.
+    prewarm_every: Option<Duration>,
     epoch: Instant,
 }
 
@@ -171,6 +191,11 @@ impl Worker {
     fn run(mut self, mut sample: Vec<f32>) -> (Engine, Result<(), DecoderError>) {
         let mut pushed: u64 = 0;
         let ns = |t: Instant, epoch: Instant| t.saturating_duration_since(epoch).as_nanos() as u64;
+        // When to warm the decoder: shortly before the next frame is due.
+        let warm_after = self
+            .prewarm_every
+            .map(|hop| hop.saturating_sub(PREWARM_LEAD));
+        let mut warm_at: Option<Instant> = None;
         let result = loop {
             if let Ok(Control::Stop) = self.control.try_recv() {
                 break Ok(());
@@ -206,11 +231,13 @@ impl Worker {
                         break;
                     }
                 };
+                warm_at = warm_after.map(|d| m.arrival + d);
                 let n = frame.audio.len();
                 if self.audio.vacant_len() >= n && self.stamps.vacant_len() > 0 {
                     let _ = self.stamps.try_push(FrameStamp {
                         audio_index: pushed,
                         arrival: m.arrival,
+                        ready: frame.stamps.vocoder,
                     });
                     self.audio.push_slice(frame.audio);
                     pushed += n as u64;
@@ -254,7 +281,17 @@ impl Worker {
                 .nonfinite
                 .store(self.engine.nonfinite_samples(), Ordering::Relaxed);
             if !any {
-                std::thread::park_timeout(Duration::from_millis(2));
+                let now = Instant::now();
+                match warm_at {
+                    Some(at) if now >= at => {
+                        warm_at = None;
+                        if let Err(e) = self.engine.prewarm() {
+                            break Err(e);
+                        }
+                    }
+                    Some(at) => std::thread::park_timeout((at - now).min(IDLE)),
+                    None => std::thread::park_timeout(IDLE),
+                }
             }
         };
         (self.engine, result)
@@ -344,7 +381,7 @@ fn csv_writer(
 /// The sink before the threads start: the null sink's player waiting for its
 /// thread, or an opened sound device.
 enum PendingSink {
-    Null(Player),
+    Null(Box<Player>),
     #[cfg(feature = "audio")]
     Device(super::sinks::cpal::DeviceSink),
 }
@@ -395,16 +432,13 @@ pub fn run(
     let counters = Arc::new(Counters::default());
     let epoch = Instant::now();
 
-    let prefill = ((options.buffer_ms / 1000.0) * sr as f64).round() as usize;
     let end_to_end = engine.latency().end_to_end.clone();
-    // Up to 100 ms more than the prefill may queue before the oldest goes.
-    let max_queue = prefill + sr as usize / 10;
     let player = Player::new(
         audio_c,
         stamps_c,
         PlayerConfig {
-            prefill,
-            max_queue,
+            margin: Duration::from_secs_f64(options.margin_ms.max(0.0) / 1000.0),
+            block: options.block,
             hop,
             rate: sr,
         },
@@ -416,7 +450,7 @@ pub fn run(
     // silence until the player has primed.
     let pending =
         match &options.audio {
-            AudioChoice::Null => PendingSink::Null(player),
+            AudioChoice::Null => PendingSink::Null(Box::new(player)),
             #[cfg(feature = "audio")]
             AudioChoice::Device(name) => PendingSink::Device(
                 super::sinks::cpal::DeviceSink::start(name.as_deref(), player, sr, options.block)?,
@@ -473,6 +507,9 @@ pub fn run(
         channels: ch,
         max_backlog: ((options.max_backlog_ms / 1000.0) * rate).ceil() as usize,
         samples_per_frame: rate * m.features.hop_ms / 1000.0,
+        prewarm_every: options
+            .prewarm
+            .then(|| Duration::from_secs_f64(m.features.hop_ms / 1000.0)),
         epoch,
     };
     let core = options.pin_cores.first().copied();
@@ -506,7 +543,7 @@ pub fn run(
             let h = spawn("ns-null-sink", move || {
                 pin(sink_core);
                 b.wait();
-                null::run(player, block, sr, rx)
+                null::run(*player, block, sr, rx)
             });
             SinkHandle::Null(h, tx)
         }
@@ -644,6 +681,8 @@ pub fn run(
             dropped_samples: Counters::get(&c.dropped_samples),
             dropped_frames: Counters::get(&c.dropped_frames),
             underruns: Counters::get(&c.underruns),
+            late_frames: Counters::get(&c.late_frames),
+            latency_adjustments: Counters::get(&c.latency_adjustments),
             nonfinite_samples: engine.nonfinite_samples(),
             reconnects: Counters::get(&c.reconnects),
         },

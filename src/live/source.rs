@@ -199,6 +199,10 @@ pub struct Reader {
     pub worker: Thread,
 }
 
+/// How long the reader sleeps when the inlet is empty. A sample waits at
+/// most this long (plus the OS's wake-up) before it is taken; 4000 wake-ups
+/// a second cost a few percent of one core.
+const POLL: Duration = Duration::from_micros(250);
 /// How long without data before the reader checks that the stream still exists.
 const STALL: Duration = Duration::from_millis(200);
 /// How long one resolve attempt waits (it returns as soon as the stream
@@ -272,10 +276,12 @@ impl Reader {
             };
             let mut pulled = 0usize;
             let mut lost = false;
-            let mut timeout = 0.05;
             loop {
                 use lsl::Pullable;
-                let ts = match c.inlet.pull_sample_buf(&mut buf, timeout) {
+                // Never a blocking pull: liblsl waits for data in steps of
+                // 1 ms sleeps, which would add up to a millisecond of jitter
+                // to every frame's arrival.
+                let ts = match c.inlet.pull_sample_buf(&mut buf, 0.0) {
                     Ok(ts) => ts,
                     Err(_) => {
                         lost = true;
@@ -285,7 +291,6 @@ impl Reader {
                 if ts == 0.0 {
                     break;
                 }
-                timeout = 0.0;
                 let arrival = Instant::now();
                 let transport_s = c
                     .correction
@@ -326,6 +331,8 @@ impl Reader {
             if pulled > 0 {
                 self.worker.unpark();
                 c.last_data = now;
+            } else {
+                std::thread::sleep(POLL);
             }
             let refresh = if c.correction.is_some() {
                 CORRECTION_EVERY

@@ -62,6 +62,9 @@ pub struct Engine {
     vocoder: StreamingVocoder,
     log_mel: Vec<f32>,
     audio: Vec<f32>,
+    /// Input and output of [`Engine::prewarm`]'s throw-away decoder run.
+    warm_in: Vec<f32>,
+    warm_out: Vec<f32>,
     range: [f32; 2],
     delay_frames: u64,
     frames: u64,
@@ -95,6 +98,8 @@ impl Engine {
             vocoder,
             log_mel: vec![0.0; m.decoder.output_dim],
             audio: vec![0.0; hop],
+            warm_in: vec![0.0; m.decoder.input_dim],
+            warm_out: vec![0.0; m.decoder.output_dim],
             range: m.decoder.output_range,
             delay_frames: (plan.future_frames * plan.stride) as u64,
             frames: 0,
@@ -113,6 +118,17 @@ impl Engine {
         }
         self.vocoder.reset();
         Ok(())
+    }
+
+    /// Runs the decoder once on a frame of zeros and throws the result away,
+    /// so its weights are in the CPU caches when the next real frame comes.
+    /// Between frames a live session sleeps for most of the hop, long enough
+    /// for other work to evict weights of several megabytes; the next frame
+    /// then waits on main memory. Decoders are stateless (the manifest
+    /// refuses stateful ones), so a throw-away run changes no output.
+    /// Allocates nothing.
+    pub fn prewarm(&mut self) -> Result<(), DecoderError> {
+        self.decoder.run(&self.warm_in, &mut self.warm_out)
     }
 
     /// Feeds one multichannel sample that was taken from the source at

@@ -172,7 +172,7 @@ fn accepts_period(device: &cpal::Device, config: &cpal::StreamConfig, frames: u3
 impl DeviceSink {
     /// Opens the device and starts playing `player`'s audio (at `rate` Hz),
     /// asking the device for periods of `block` samples at `rate` (converted
-    /// to the device rate), as the null sink uses, so `--buffer-ms` means the
+    /// to the device rate), as the null sink uses, so `--margin-ms` means the
     /// same on both. A device that refuses that period size plays with its
     /// own default.
     pub fn start(
@@ -228,9 +228,10 @@ impl DeviceSink {
                 return;
             }
             let ts = info.timestamp();
-            let play_at = Instant::now() + ts.playback.duration_since(ts.callback);
+            let now = Instant::now();
+            let play_at = now + ts.playback.duration_since(ts.callback);
             resampler.render(out, channels, |input| {
-                p.fill(input, play_at);
+                p.fill(input, now, play_at);
             });
         };
         let err = |e: cpal::Error| tracing::warn!("sound device: {e}");

@@ -25,7 +25,7 @@ pub fn run(mut player: Player, block: usize, rate: u32, control: Receiver<Contro
             std::thread::sleep(wait);
         }
         // The block starts playing at its due time.
-        player.fill(&mut out, due.max(start));
+        player.fill(&mut out, due.max(start), due.max(start));
         b = b.wrapping_add(1);
     }
     player
