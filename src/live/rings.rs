@@ -71,7 +71,8 @@ pub struct Counters {
     pub dropped_samples: AtomicU64,
     /// Frames lost: input dropped (in frames) or audio that found the ring full.
     pub dropped_frames: AtomicU64,
-    /// Times the sink found too little audio for a block.
+    /// Times the sink ran dry: found too little audio for a block (blocks
+    /// that run dry one after another count once).
     pub underruns: AtomicU64,
     /// Frames whose start was cut because they came after their block was
     /// due (the player keeps its schedule; see `sinks::player`).

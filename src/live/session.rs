@@ -163,9 +163,11 @@ pub const DEFAULT_MARGIN_MS: f64 = 0.5;
 /// wakes it sooner when one comes).
 const IDLE: Duration = Duration::from_millis(2);
 /// How long before a frame is due the decoder is warmed
-/// ([`Engine::prewarm`]): early enough that a frame arriving a little early
-/// still finds it done, late enough that its weights are still cached.
-const PREWARM_LEAD: Duration = Duration::from_micros(1500);
+/// ([`Engine::prewarm`]), in microseconds: first early enough that a frame
+/// arriving a little early finds the (slow, cold) run done, then once more
+/// (fast, warm) so that the weights are still cached when the frame comes:
+/// on a shared machine they are partly evicted within a millisecond.
+const PREWARM_LEADS_US: [u64; 2] = [1500, 500];
 
 struct Worker {
     engine: Engine,
@@ -194,8 +196,9 @@ impl Worker {
         // When to warm the decoder: shortly before the next frame is due.
         let warm_after = self
             .prewarm_every
-            .map(|hop| hop.saturating_sub(PREWARM_LEAD));
-        let mut warm_at: Option<Instant> = None;
+            .map(|hop| PREWARM_LEADS_US.map(|us| hop.saturating_sub(Duration::from_micros(us))));
+        let mut last_arrival: Option<Instant> = None;
+        let mut warmed = 0;
         let result = loop {
             if let Ok(Control::Stop) = self.control.try_recv() {
                 break Ok(());
@@ -231,7 +234,8 @@ impl Worker {
                         break;
                     }
                 };
-                warm_at = warm_after.map(|d| m.arrival + d);
+                last_arrival = Some(m.arrival);
+                warmed = 0;
                 let n = frame.audio.len();
                 if self.audio.vacant_len() >= n && self.stamps.vacant_len() > 0 {
                     let _ = self.stamps.try_push(FrameStamp {
@@ -282,9 +286,13 @@ impl Worker {
                 .store(self.engine.nonfinite_samples(), Ordering::Relaxed);
             if !any {
                 let now = Instant::now();
+                let warm_at = match (warm_after, last_arrival) {
+                    (Some(after), Some(t)) => after.get(warmed).map(|&d| t + d),
+                    _ => None,
+                };
                 match warm_at {
                     Some(at) if now >= at => {
-                        warm_at = None;
+                        warmed += 1;
                         if let Err(e) = self.engine.prewarm() {
                             break Err(e);
                         }
