@@ -58,9 +58,9 @@ pub struct RunArgs {
     #[arg(long, default_value_t = DEFAULT_MARGIN_MS)]
     pub margin_ms: f64,
     /// Do not run the decoder on a dummy frame shortly before each frame is
-    /// due. The dummy run keeps the decoder's weights in the CPU caches, which
-    /// roughly halves the decoder's time per live frame at the cost of about
-    /// twice its CPU time.
+    /// due. The dummy runs keep the decoder's weights in the CPU caches,
+    /// which roughly halves the decoder's time per live frame at the cost of
+    /// two more decoder runs per frame.
     #[arg(long)]
     pub no_prewarm: bool,
     /// Seconds to wait for the stream at start.

@@ -13,17 +13,19 @@
 //!   and how much later it should have been when it was short of it. When
 //!   more than [`SPARE`] frames were short, the schedule moves later by what
 //!   fixes all but [`SPARE`] of them (silence inserted); otherwise earlier by
-//!   as much as every frame allows (samples skipped). Either is done at a
-//!   quiet point of the audio when there is one within a second.
+//!   as much as every frame allows (samples skipped), at a quiet point of
+//!   the audio when there is one within a second.
 //! - A frame that comes after its block was due does not move the schedule:
 //!   the block plays silence where the frame should start (an underrun), and
 //!   the part of the frame whose time has passed is cut (a late frame), so
 //!   one slow frame costs a few milliseconds of audio, not lasting latency.
-//!   More than [`SPARE`] late frames within a window move the schedule later
-//!   at once.
+//!   More than twice [`SPARE`] late frames within a window move the
+//!   schedule later at once. The first decision after a start comes after
+//!   [`WINDOW_START`] frames, with no frame to spare.
 //! - At the start, and when the audio has been missing for longer than
 //!   [`MAX_DEBT_S`] (the stream was lost), it primes: the newest queued frame
-//!   is heard one block plus the margin after its arrival.
+//!   is heard one block, plus the step between frame phases (gcd of hop and
+//!   block), plus the margin after its arrival.
 
 use crate::live::rings::{Counters, FrameStamp};
 use crate::pipeline::latency::record;
@@ -35,6 +37,9 @@ use std::time::{Duration, Instant};
 
 /// Frames per schedule decision.
 pub const WINDOW: usize = 400;
+/// Frames of the first decision after a (re)start: the start's schedule
+/// is a guess, soon corrected.
+pub const WINDOW_START: usize = 25;
 /// Frames per window allowed to be later than the margin without moving the
 /// schedule later (the latest frames, counted as late when they miss).
 pub const SPARE: usize = 4;
@@ -50,6 +55,15 @@ const MIN_TRIM_S: f64 = 0.000_75;
 /// Margin added beyond the one asked for when the schedule moves (seconds),
 /// so the next window does not undo the move.
 const HEADROOM_S: f64 = 0.000_25;
+
+/// A block that ran dry: when it was taken, where in it the missing frame
+/// should have started, and that frame's first audio sample.
+#[derive(Clone, Copy, Debug)]
+struct DryBlock {
+    deadline: Instant,
+    at: i64,
+    index: u64,
+}
 
 /// Sizes of a [`Player`].
 #[derive(Clone, Copy, Debug)]
@@ -101,8 +115,14 @@ pub struct Player {
     scratch: Box<[i64]>,
     filled: usize,
     late_in_window: usize,
-    /// The most audio missing at once in this window, in samples.
-    worst_debt: usize,
+    /// The move later that would have fixed the latest frame cut in this
+    /// window (zero or negative).
+    late_need: i64,
+    /// The last block that ran dry, until the frame it missed comes.
+    dry_mark: Option<DryBlock>,
+    /// Frames in the current window: [`WINDOW_START`] after a (re)start,
+    /// then [`WINDOW`].
+    window_len: usize,
     /// Pending schedule move: positive skips samples, negative inserts silence.
     shift: i64,
     shift_since: Instant,
@@ -122,7 +142,12 @@ impl Player {
         let rate = config.rate as f64;
         let block = config.block.max(1);
         let samples = |s: f64| (s * rate).round() as i64;
-        let prefill = block + samples(config.margin.as_secs_f64()) as usize;
+        // Frames start at phases of their blocks spaced by gcd(hop, block)
+        // (2 ms for 10 ms frames in 8 ms blocks): starting that much beyond
+        // block + margin leaves every frame its margin whatever the phase,
+        // and the first decision takes back what is not needed.
+        let prefill =
+            block + gcd(config.hop.max(1), block) + samples(config.margin.as_secs_f64()) as usize;
         Self {
             audio,
             stamps,
@@ -147,7 +172,9 @@ impl Player {
             scratch: vec![0; WINDOW].into_boxed_slice(),
             filled: 0,
             late_in_window: 0,
-            worst_debt: 0,
+            window_len: WINDOW_START,
+            late_need: 0,
+            dry_mark: None,
             shift: 0,
             shift_since: Instant::now(),
             end_to_end,
@@ -172,18 +199,20 @@ impl Player {
             self.priming = false;
             self.debt = 0;
             self.shift = 0;
+            self.window_len = WINDOW_START;
+            self.dry_mark = None;
             self.restart_window();
         }
         let queued = self.audio.occupied_len();
         if queued > self.max_queue {
             let excess = (queued - self.prefill) / self.hop * self.hop;
-            let cut = self.skip(excess);
+            let cut = self.skip(excess, now);
             Counters::add(&self.counters.dropped_frames, cut);
         }
         if self.debt > 0 {
             let n = self.debt.min(self.audio.occupied_len());
             self.debt -= n;
-            let cut = self.skip(n);
+            let cut = self.skip(n, now);
             Counters::add(&self.counters.late_frames, cut);
         }
         if self.shift != 0 && self.debt == 0 {
@@ -192,7 +221,11 @@ impl Player {
         out[..lead].fill(0.0);
         let n = lead + self.audio.pop_slice(&mut out[lead..]);
         let end = self.consumed + (n - lead) as u64;
-        while let Some(s) = self.next_stamp(end) {
+        loop {
+            let cut = self.carry.is_some_and(|c| c.audio_index < end);
+            let Some(s) = self.next_stamp(end) else {
+                break;
+            };
             if s.audio_index < self.consumed {
                 continue;
             }
@@ -204,32 +237,25 @@ impl Player {
             );
             let ready_for = now.saturating_duration_since(s.ready).as_secs_f64();
             let blocks = ((ready_for - self.margin_s) / self.block_s).floor() as i64;
-            self.note(at as i64, blocks * self.block as i64, now);
+            self.note(at as i64, blocks * self.block as i64, cut, now);
         }
         self.consumed = end;
         if n < out.len() {
             out[n..].fill(0.0);
             self.debt += out.len() - n;
-            self.worst_debt = self.worst_debt.max(self.debt);
             // Blocks that run dry one after another are one underrun.
             let fresh = !self.dry;
             self.dry = true;
             if fresh {
                 Counters::add(&self.counters.underruns, 1);
+                self.dry_mark = Some(DryBlock {
+                    deadline: now,
+                    at: n as i64,
+                    index: self.consumed,
+                });
             }
             if self.debt > self.max_debt {
                 self.priming = true;
-            } else if fresh {
-                self.late_in_window += 1;
-                if self.late_in_window > SPARE {
-                    // Too many late frames: later by the most audio that was
-                    // missing at once, plus the margin.
-                    self.shift = -(self.worst_debt as i64
-                        + (self.margin_s * self.rate).round() as i64
-                        + self.headroom);
-                    self.shift_since = now;
-                    self.restart_window();
-                }
             }
             return true;
         }
@@ -254,12 +280,18 @@ impl Player {
     /// Skips `n` queued samples; returns the frames whose start went with
     /// them. A frame cut in the middle is carried, to be timed at its first
     /// sample played.
-    fn skip(&mut self, n: usize) -> u64 {
+    fn skip(&mut self, n: usize, now: Instant) -> u64 {
         let skipped = self.audio.skip(n);
         self.consumed += skipped as u64;
         let mut cut = 0;
         while let Some(s) = self.next_stamp(self.consumed) {
             cut += 1;
+            if let Some(dry) = self.dry_mark
+                && dry.index == s.audio_index
+            {
+                self.dry_mark = None;
+                self.late_frame(dry, s.ready, now);
+            }
             if s.audio_index + self.hop as u64 > self.consumed {
                 self.carry = Some(FrameStamp {
                     audio_index: self.consumed,
@@ -280,12 +312,10 @@ impl Player {
             if n == 0 || !(forced || self.quiet(n + 16)) {
                 return 0;
             }
-            self.skip(n);
+            self.skip(n, now);
             self.shift -= n as i64;
         } else {
-            if !(forced || self.quiet(16)) {
-                return 0;
-            }
+            // Frames are being cut meanwhile: no waiting for a quiet point.
             let n = ((-self.shift) as usize).min(room);
             self.shift += n as i64;
             if self.shift == 0 {
@@ -312,8 +342,12 @@ impl Player {
     /// Notes the frame just timed: it started `at` samples into its block,
     /// and was ready with the margin to spare for `spare_blocks` samples'
     /// worth of whole blocks (negative: short of the margin).
-    fn note(&mut self, at: i64, spare_blocks: i64, now: Instant) {
-        if self.filled < WINDOW {
+    /// A frame whose start was `cut` counted as late already.
+    fn note(&mut self, at: i64, spare_blocks: i64, cut: bool, now: Instant) {
+        if cut {
+            return;
+        }
+        if self.filled < self.window_len {
             // Moving earlier by more than `at` puts the frame in the block
             // before, which it must then be ready for as well.
             self.earlier[self.filled] = at + spare_blocks.max(0);
@@ -321,19 +355,43 @@ impl Player {
             self.later[self.filled] = (at + spare_blocks).min(0);
             self.filled += 1;
         }
-        if self.filled == WINDOW {
+        if self.filled >= self.window_len {
             self.decide(now);
         }
     }
 
-    /// Sets the schedule's next move from the window: later when more than
-    /// [`SPARE`] frames were short of the margin (by what fixes all but
-    /// [`SPARE`] of them), else earlier by as much as every frame allows.
+    /// Counts a frame that missed the block `dry` (it was ready at `ready`)
+    /// and notes how much later it should have played.
+    fn late_frame(&mut self, dry: DryBlock, ready: Instant, now: Instant) {
+        self.late_in_window += 1;
+        let short = ready.saturating_duration_since(dry.deadline).as_secs_f64() + self.margin_s;
+        let blocks = (short / self.block_s).ceil().max(1.0) as i64;
+        self.late_need = self.late_need.min(dry.at - blocks * self.block as i64);
+        // Many late frames: a change for the worse, not a spike.
+        if self.late_in_window > 2 * SPARE {
+            self.decide(now);
+        }
+    }
+
+    /// Sets the schedule's next move from the window: later when frames were
+    /// late (cut) more often than twice [`SPARE`] in a window would allow
+    /// (by what fixes all of them), or when more than [`SPARE`] frames were
+    /// short of the margin (by what fixes all but [`SPARE`] of them); else
+    /// earlier by as much as every frame allows. A few late frames are a
+    /// spike of the machine's load and move nothing: they were cut.
     fn decide(&mut self, now: Instant) {
         let n = self.filled;
+        if n == 0 {
+            return;
+        }
+        // The spare frames, in proportion to the frames seen.
+        let allowed = SPARE * n / WINDOW;
         let short = self.later[..n].iter().filter(|&&d| d < 0).count();
-        let shift = if short + self.late_in_window > SPARE {
-            let spare = SPARE.saturating_sub(self.late_in_window).min(n - 1);
+        let shift = if self.late_in_window > 2 * allowed {
+            let worst = self.later[..n].iter().copied().min().unwrap_or(0);
+            worst.min(self.late_need) - self.headroom
+        } else if short > allowed {
+            let spare = allowed.min(n - 1);
             self.scratch[..n].copy_from_slice(&self.later[..n]);
             let (_, &mut need, _) = self.scratch[..n].select_nth_unstable(spare);
             need.min(0) - self.headroom
@@ -346,16 +404,19 @@ impl Player {
             }
         };
         if shift != 0 {
+            if self.shift == 0 {
+                self.shift_since = now;
+            }
             self.shift = shift;
-            self.shift_since = now;
         }
+        self.window_len = WINDOW;
         self.restart_window();
     }
 
     fn restart_window(&mut self) {
         self.filled = 0;
         self.late_in_window = 0;
-        self.worst_debt = 0;
+        self.late_need = 0;
     }
 
     /// While priming: the samples of silence to play before the queued
@@ -390,7 +451,7 @@ impl Player {
         if lead < 0.0 {
             let frames = (-lead / self.hop as f64).ceil() as usize;
             let from = self.consumed;
-            let cut = self.skip(frames * self.hop);
+            let cut = self.skip(frames * self.hop, play_at);
             self.carry = None;
             Counters::add(&self.counters.dropped_frames, cut);
             lead += (self.consumed - from) as f64;
@@ -403,6 +464,10 @@ impl Player {
     pub fn into_histogram(self) -> Histogram<u64> {
         self.end_to_end
     }
+}
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 { a } else { gcd(b, a % b) }
 }
 
 #[cfg(test)]
@@ -462,67 +527,72 @@ mod tests {
     }
 
     #[test]
-    fn priming_starts_the_first_frame_one_block_plus_the_margin_after_its_arrival() {
-        // 8-sample blocks (8 ms) and a 2 ms margin: heard 10 ms after arrival.
+    fn priming_starts_the_first_frame_a_block_a_phase_step_and_the_margin_after_its_arrival() {
+        // 8-sample blocks (8 ms), 10-sample frames (phases 2 ms apart) and a
+        // 2 ms margin: heard 8 + 2 + 2 = 12 ms after arrival.
         let (mut ap, mut sp, mut p, counters) = player(8, 2);
         let t = Instant::now();
         push(&mut ap, &mut sp, 0, t, 0.5);
         let mut out = [1.0f32; 8];
-        // The block at 0 ms ends before 10 ms: silence, still priming.
+        // The block at 0 ms ends before 12 ms: silence, still priming.
         assert!(!p.fill(&mut out, t, t));
         assert_eq!(out, [0.0; 8]);
-        // The block at 8 ms: 2 samples of silence, then the frame at 10 ms.
+        // The block at 8 ms: 4 samples of silence, then the frame at 12 ms.
         assert!(!p.fill(&mut out, t + ms(8), t + ms(8)));
-        assert_eq!(out, [0.0, 0.0, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5]);
+        assert_eq!(out, [0.0, 0.0, 0.0, 0.0, 0.5, 0.5, 0.5, 0.5]);
         assert_eq!(Counters::get(&counters.underruns), 0);
         let h = p.into_histogram();
         assert_eq!(h.len(), 1);
-        assert!((h.max() as f64 / 1e6 - 10.0).abs() < 0.1, "{}", h.max());
+        assert!((h.max() as f64 / 1e6 - 12.0).abs() < 0.1, "{}", h.max());
     }
 
     #[test]
     fn a_late_frame_is_cut_and_the_schedule_kept() {
+        // Blocks of one frame, no margin: frame 0 heard 20 ms after arrival.
         let (mut ap, mut sp, mut p, counters) = player(10, 0);
         let t = Instant::now();
         push(&mut ap, &mut sp, 0, t, 1.0);
         let mut out = [9.0f32; 10];
-        // Primed: frame 0 heard at 10 ms (block + no margin), block at 10 ms.
         assert!(!p.fill(&mut out, t, t));
         assert!(!p.fill(&mut out, t + ms(10), t + ms(10)));
+        assert!(!p.fill(&mut out, t + ms(20), t + ms(20)));
         assert_eq!(out, [1.0; 10]);
-        // Frame 1 is missing when its block is taken at 20 ms: an underrun.
-        assert!(p.fill(&mut out, t + ms(20), t + ms(20)));
+        // Frame 1 is missing when its block is taken at 30 ms: an underrun.
+        assert!(p.fill(&mut out, t + ms(30), t + ms(30)));
         assert_eq!(out, [0.0; 10]);
-        // It comes at 24 ms, with frame 2 at 30 ms: frame 1's time has passed,
-        // so it is cut, and frame 2 plays on schedule at 30 ms.
-        push(&mut ap, &mut sp, 1, t + ms(24), 2.0);
-        push(&mut ap, &mut sp, 2, t + ms(30), 3.0);
-        assert!(!p.fill(&mut out, t + ms(30), t + ms(30)));
+        // It comes at 34 ms, with frame 2 at 40 ms: frame 1's time has passed,
+        // so it is cut, and frame 2 plays on schedule at 40 ms.
+        push(&mut ap, &mut sp, 1, t + ms(34), 2.0);
+        push(&mut ap, &mut sp, 2, t + ms(40), 3.0);
+        assert!(!p.fill(&mut out, t + ms(40), t + ms(40)));
         assert_eq!(out, [3.0; 10]);
         assert_eq!(Counters::get(&counters.underruns), 1);
         assert_eq!(Counters::get(&counters.late_frames), 1);
         let h = p.into_histogram();
-        // Frames 0 and 2 were heard, each 0 to 10 ms after arrival.
+        // Frames 0 and 2 were heard, 20 and 0 ms after arrival.
         assert_eq!(h.len(), 2);
-        assert!(h.max() as f64 / 1e6 <= 10.1, "{}", h.max());
+        assert!(h.max() as f64 / 1e6 <= 20.1, "{}", h.max());
+        assert!(h.min() as f64 / 1e6 <= 0.1, "{}", h.min());
     }
 
     #[test]
     fn a_frame_cut_in_the_middle_is_timed_at_its_first_sample_heard() {
+        // 4-sample blocks, no margin: frame 0 heard 4 + 2 = 6 ms after arrival.
         let (mut ap, mut sp, mut p, counters) = player(4, 0);
         let t = Instant::now();
         push(&mut ap, &mut sp, 0, t, 1.0);
         let mut out = [9.0f32; 4];
-        // Primed: the first block waits for frame 0, due 4 ms after arrival.
         assert!(!p.fill(&mut out, t + ms(4), t + ms(4)));
+        assert_eq!(out, [0.0, 0.0, 1.0, 1.0]);
         assert!(!p.fill(&mut out, t + ms(8), t + ms(8)));
-        // 2 of frame 0's samples left for a block of 4: 2 missing.
-        assert!(p.fill(&mut out, t + ms(12), t + ms(12)));
-        assert_eq!(out, [1.0, 1.0, 0.0, 0.0]);
-        // Frame 1 comes at 15 ms: its first 2 samples are cut, the rest plays
-        // at 16 ms, heard 1 ms after arrival.
-        push(&mut ap, &mut sp, 1, t + ms(15), 2.0);
-        assert!(!p.fill(&mut out, t + ms(16), t + ms(16)));
+        assert!(!p.fill(&mut out, t + ms(12), t + ms(12)));
+        // Frame 0 is done; nothing for the block at 16 ms: 4 missing.
+        assert!(p.fill(&mut out, t + ms(16), t + ms(16)));
+        assert_eq!(out, [0.0; 4]);
+        // Frame 1 comes at 19 ms: its first 4 samples are cut, the rest
+        // plays from 20 ms, heard 1 ms after arrival.
+        push(&mut ap, &mut sp, 1, t + ms(19), 2.0);
+        assert!(!p.fill(&mut out, t + ms(20), t + ms(20)));
         assert_eq!(out, [2.0; 4]);
         assert_eq!(Counters::get(&counters.late_frames), 1);
         let h = p.into_histogram();
@@ -530,27 +600,28 @@ mod tests {
         assert!((h.min() as f64 / 1e6 - 1.0).abs() < 0.1, "{}", h.min());
     }
 
-    /// Feeds `frames` frames arriving every 10 ms from `t`, each ready 1 ms
-    /// after it, into blocks of 8 samples at 1 kHz taken every 8 ms.
+    /// Feeds `frames` frames arriving every 10 ms from `t`, frame k ready
+    /// `ready_ms(k)` after it, into blocks of 8 samples at 1 kHz taken every
+    /// 8 ms. The audio is loud, so moves wait the full second for quiet.
     fn run_steady(
         p: &mut Player,
         ap: &mut HeapProd<f32>,
         sp: &mut HeapProd<FrameStamp>,
         t: Instant,
         frames: u64,
+        ready_ms: impl Fn(u64) -> u64,
     ) {
         let mut out = [0.0f32; 8];
         let mut next = 0u64;
         let mut block = 0u64;
         while next < frames {
             let now = t + ms(8 * block);
-            while next < frames && t + ms(10 * next + 1) <= now {
-                // Audio ready 1 ms after arrival; values loud (never quiet).
+            while next < frames && t + ms(10 * next + ready_ms(next)) <= now {
                 ap.push_slice(&[0.5; 10]);
                 sp.try_push(FrameStamp {
                     audio_index: next * 10,
                     arrival: t + ms(10 * next),
-                    ready: t + ms(10 * next + 1),
+                    ready: t + ms(10 * next + ready_ms(next)),
                 })
                 .unwrap();
                 next += 1;
@@ -562,59 +633,53 @@ mod tests {
 
     #[test]
     fn the_schedule_moves_earlier_to_the_margin_without_underruns() {
-        // 8-sample blocks at 1 kHz, 10-sample frames every 10 ms, each ready
-        // 1 ms after arrival; a 1 ms margin. The start puts each frame 9 ms
-        // (block + margin) after arrival; with the block grid, frames need to
-        // be ready up to 6 ms before they are heard, so the player settles
-        // where the frame at the end of a block has its 1 ms margin.
+        // Frames ready 1 ms after arrival, a 1 ms margin. The start hears
+        // each 11 ms after arrival (block + phase step + margin). With the
+        // block grid a frame must be ready up to 6 ms before it is heard, so
+        // the schedule settles at 1 + 6 + 1 = 8 ms.
         let (mut ap, mut sp, mut p, counters) = player(8, 1);
         let t = Instant::now();
-        run_steady(&mut p, &mut ap, &mut sp, t, 1000);
+        run_steady(&mut p, &mut ap, &mut sp, t, 3000, |_| 1);
         assert_eq!(Counters::get(&counters.underruns), 0);
         assert_eq!(Counters::get(&counters.late_frames), 0);
-        assert_eq!(Counters::get(&counters.latency_adjustments), 1);
+        assert!(Counters::get(&counters.latency_adjustments) >= 1);
         let h = p.into_histogram();
-        // Started 9 ms after arrival (block + margin); the frames at the start
-        // of a block were ready 7 ms early, those at the end 1 ms: one sample
-        // earlier is the most the margin allows. Once moved (with loud audio,
-        // after waiting a second for a quiet point), frames are heard 8 ms
-        // after arrival.
         let p50 = h.value_at_quantile(0.5) as f64 / 1e6;
         assert!((p50 - 8.0).abs() < 0.05, "p50 {p50} ms");
-        assert!(h.max() as f64 / 1e6 < 9.1, "{}", h.max());
     }
 
     #[test]
-    fn the_schedule_moves_later_when_frames_keep_coming_late() {
-        // Frames ready 1 ms after arrival, but a 7 ms margin: the start
-        // (8 + 7 ms) leaves frames at the end of a block short of it, so the
-        // schedule moves later, with no underrun.
-        let (mut ap, mut sp, mut p, counters) = player(8, 7);
+    fn the_schedule_moves_later_when_frames_come_later_for_good() {
+        // Frames ready 1 ms after arrival for 10 s, then 4 ms (the machine
+        // got busier): the schedule moves later by 3 ms, after a few frames
+        // are cut, and none after that.
+        let (mut ap, mut sp, mut p, counters) = player(8, 1);
         let t = Instant::now();
-        run_steady(&mut p, &mut ap, &mut sp, t, 600);
-        assert_eq!(Counters::get(&counters.underruns), 0);
-        assert!(Counters::get(&counters.latency_adjustments) >= 1);
+        let slower = |k: u64| if k < 1000 { 1 } else { 4 };
+        run_steady(&mut p, &mut ap, &mut sp, t, 3000, slower);
+        let late = Counters::get(&counters.late_frames);
+        assert!((1..=20).contains(&late), "{late} late frames");
         let h = p.into_histogram();
-        // Every frame ready 7 ms before its block is taken, the frame at the
-        // end of a block 6 ms before it is heard: heard 1 + 7 + 6 ms after
-        // arrival, once settled.
-        let p50 = h.value_at_quantile(0.5) as f64 / 1e6;
-        assert!(p50 >= 14.0, "p50 {p50} ms");
+        // Heard 4 + 6 + 1 = 11 ms after arrival once moved: 2000 of the 3000
+        // frames, less the few before the move.
+        let p90 = h.value_at_quantile(0.9) as f64 / 1e6;
+        assert!((10.9..12.1).contains(&p90), "p90 {p90} ms");
     }
 
     #[test]
     fn a_backlog_beyond_the_limit_is_dropped_in_whole_hops() {
         let (mut ap, mut sp, mut p, counters) = player(10, 0);
         let t = Instant::now();
-        // 300 samples (30 frames) queued at once, long before they are due.
+        // 300 samples (30 frames) queued at once.
         for f in 0..30 {
             push(&mut ap, &mut sp, f, t, f as f32);
         }
         let mut out = [0.0f32; 10];
-        // Priming keeps only what fits in front of the newest frame.
+        // The newest is heard 20 ms after arrival; at 10 ms only the frame
+        // before it still fits in front of it.
         assert!(!p.fill(&mut out, t + ms(10), t + ms(10)));
-        assert_eq!(out, [29.0; 10]);
-        assert_eq!(Counters::get(&counters.dropped_frames), 29);
+        assert_eq!(out, [28.0; 10]);
+        assert_eq!(Counters::get(&counters.dropped_frames), 28);
     }
 
     #[test]
@@ -623,18 +688,22 @@ mod tests {
         let t = Instant::now();
         push(&mut ap, &mut sp, 0, t, 1.0);
         let mut out = [0.0f32; 10];
-        assert!(!p.fill(&mut out, t, t));
-        assert!(!p.fill(&mut out, t + ms(10), t + ms(10)));
+        for b in 0..3 {
+            assert!(!p.fill(&mut out, t + ms(10 * b), t + ms(10 * b)));
+        }
+        assert_eq!(out, [1.0; 10]);
         // 200 ms without audio: one underrun (blocks that run dry one after
         // another count once), then, past 100 ms, waiting to start afresh.
-        for b in 2..22 {
+        for b in 3..23 {
             p.fill(&mut out, t + ms(10 * b), t + ms(10 * b));
         }
         assert_eq!(Counters::get(&counters.underruns), 1);
-        // The stream is back: the new frame is heard one block after arrival,
+        // The stream is back: the new frame is heard 20 ms after arrival,
         // not cut.
-        push(&mut ap, &mut sp, 1, t + ms(215), 7.0);
-        assert!(!p.fill(&mut out, t + ms(220), t + ms(220)));
+        push(&mut ap, &mut sp, 1, t + ms(225), 7.0);
+        assert!(!p.fill(&mut out, t + ms(230), t + ms(230)));
+        assert_eq!(out, [0.0; 10]);
+        assert!(!p.fill(&mut out, t + ms(240), t + ms(240)));
         assert_eq!(out, [0.0, 0.0, 0.0, 0.0, 0.0, 7.0, 7.0, 7.0, 7.0, 7.0]);
         assert_eq!(Counters::get(&counters.late_frames), 0);
     }
