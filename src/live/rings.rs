@@ -20,6 +20,9 @@ pub struct SampleMeta {
     pub arrival: Instant,
     /// Arrival − the sample's LSL timestamp on the local clock, in seconds.
     pub transport_s: f32,
+    /// Whether `transport_s` used liblsl's measured clock offset; before the
+    /// first measurement it takes the sender's clock as ours (offset 0).
+    pub corrected: bool,
 }
 
 /// Where one frame's audio starts in the audio stream, and when its newest
@@ -120,6 +123,7 @@ mod tests {
             mp.try_push(SampleMeta {
                 arrival: now,
                 transport_s: i as f32,
+                corrected: true,
             })
             .unwrap();
         }

@@ -220,10 +220,10 @@ impl Worker {
             while let Some(m) = self.meta.try_pop() {
                 any = true;
                 self.data.pop_slice(&mut sample);
-                if m.transport_s >= 0.0 {
+                if m.corrected {
                     record(
                         &mut self.engine.latency_mut().transport,
-                        Duration::from_secs_f32(m.transport_s),
+                        Duration::from_secs_f32(m.transport_s.max(0.0)),
                     );
                 }
                 let frame = match self.engine.push_sample(&sample, m.arrival) {
@@ -264,7 +264,11 @@ impl Worker {
                         features_ns: ns(s.features, self.epoch),
                         decoder_ns: ns(s.decoder, self.epoch),
                         vocoder_ns: ns(s.vocoder, self.epoch),
-                        transport_ns: (m.transport_s as f64 * 1e9) as i64,
+                        transport_ns: if m.corrected {
+                            (m.transport_s as f64 * 1e9) as i64
+                        } else {
+                            -1_000_000_000
+                        },
                     });
                 }
                 let frames = self.engine.frames();

@@ -292,9 +292,7 @@ impl Reader {
                     break;
                 }
                 let arrival = Instant::now();
-                let transport_s = c
-                    .correction
-                    .map_or(-1.0, |k| (lsl::local_clock() - (ts + k)) as f32);
+                let transport_s = (lsl::local_clock() - (ts + c.correction.unwrap_or(0.0))) as f32;
                 // Continuity is judged on the sender's clock: offset updates
                 // must not look like gaps.
                 if let Some(last) = c.last_ts {
@@ -321,6 +319,7 @@ impl Reader {
                 let _ = self.meta.try_push(SampleMeta {
                     arrival,
                     transport_s,
+                    corrected: c.correction.is_some(),
                 });
                 pulled += 1;
                 if pulled.is_multiple_of(64) {
