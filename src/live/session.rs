@@ -183,8 +183,9 @@ struct Worker {
     channels: usize,
     max_backlog: usize,
     samples_per_frame: f64,
-    /// The hop between frames, when the decoder is warmed before each frame.
-    prewarm_every: Option<Duration>,
+    /// When to warm the decoder after a frame's arrival, if at all: the
+    /// hop less each of [`PREWARM_LEADS_US`].
+    warm_after: Option<[Duration; 2]>,
     epoch: Instant,
 }
 
@@ -193,10 +194,6 @@ impl Worker {
     fn run(mut self, mut sample: Vec<f32>) -> (Engine, Result<(), DecoderError>) {
         let mut pushed: u64 = 0;
         let ns = |t: Instant, epoch: Instant| t.saturating_duration_since(epoch).as_nanos() as u64;
-        // When to warm the decoder: shortly before the next frame is due.
-        let warm_after = self
-            .prewarm_every
-            .map(|hop| PREWARM_LEADS_US.map(|us| hop.saturating_sub(Duration::from_micros(us))));
         let mut last_arrival: Option<Instant> = None;
         let mut warmed = 0;
         let result = loop {
@@ -290,7 +287,7 @@ impl Worker {
                 .store(self.engine.nonfinite_samples(), Ordering::Relaxed);
             if !any {
                 let now = Instant::now();
-                let warm_at = match (warm_after, last_arrival) {
+                let warm_at = match (self.warm_after, last_arrival) {
                     (Some(after), Some(t)) => after.get(warmed).map(|&d| t + d),
                     _ => None,
                 };
@@ -519,9 +516,10 @@ pub fn run(
         channels: ch,
         max_backlog: ((options.max_backlog_ms / 1000.0) * rate).ceil() as usize,
         samples_per_frame: rate * m.features.hop_ms / 1000.0,
-        prewarm_every: options
-            .prewarm
-            .then(|| Duration::from_secs_f64(m.features.hop_ms / 1000.0)),
+        warm_after: options.prewarm.then(|| {
+            let hop = Duration::from_secs_f64(m.features.hop_ms / 1000.0);
+            PREWARM_LEADS_US.map(|us| hop.saturating_sub(Duration::from_micros(us)))
+        }),
         epoch,
     };
     let core = options.pin_cores.first().copied();

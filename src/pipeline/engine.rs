@@ -62,9 +62,8 @@ pub struct Engine {
     vocoder: StreamingVocoder,
     log_mel: Vec<f32>,
     audio: Vec<f32>,
-    /// Input and output of [`Engine::prewarm`]'s throw-away decoder run.
-    warm_in: Vec<f32>,
-    warm_out: Vec<f32>,
+    /// A frame of zeros: the input of warm-up runs.
+    zeros: Vec<f32>,
     range: [f32; 2],
     delay_frames: u64,
     frames: u64,
@@ -98,8 +97,7 @@ impl Engine {
             vocoder,
             log_mel: vec![0.0; m.decoder.output_dim],
             audio: vec![0.0; hop],
-            warm_in: vec![0.0; m.decoder.input_dim],
-            warm_out: vec![0.0; m.decoder.output_dim],
+            zeros: vec![0.0; m.decoder.input_dim],
             range: m.decoder.output_range,
             delay_frames: (plan.future_frames * plan.stride) as u64,
             frames: 0,
@@ -111,9 +109,8 @@ impl Engine {
     }
 
     fn warm_up(&mut self) -> Result<(), EngineError> {
-        let input = vec![0.0f32; self.decoder.input_dim()];
         for _ in 0..WARMUP_FRAMES {
-            self.decoder.run(&input, &mut self.log_mel)?;
+            self.prewarm()?;
             self.vocoder.push_frame(&self.log_mel, &mut self.audio);
         }
         self.vocoder.reset();
@@ -125,10 +122,11 @@ impl Engine {
     /// Between frames a live session sleeps for most of the hop, long enough
     /// for other work to evict weights of several megabytes; the next frame
     /// then waits on main memory. Decoders are stateless (the manifest
-    /// refuses stateful ones), so a throw-away run changes no output.
-    /// Allocates nothing.
+    /// refuses stateful ones), so a throw-away run changes no output; it
+    /// overwrites the last frame's log-mel, which the next frame replaces
+    /// anyway. Allocates nothing.
     pub fn prewarm(&mut self) -> Result<(), DecoderError> {
-        self.decoder.run(&self.warm_in, &mut self.warm_out)
+        self.decoder.run(&self.zeros, &mut self.log_mel)
     }
 
     /// Feeds one multichannel sample that was taken from the source at

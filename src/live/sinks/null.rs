@@ -20,12 +20,12 @@ pub fn run(mut player: Player, block: usize, rate: u32, control: Receiver<Contro
         if let Ok(Control::Stop) = control.try_recv() {
             break;
         }
+        // The block starts playing at its due time.
         let due = start + period * b;
         if let Some(wait) = due.checked_duration_since(Instant::now()) {
             std::thread::sleep(wait);
         }
-        // The block starts playing at its due time.
-        player.fill(&mut out, due.max(start), due.max(start));
+        player.fill(&mut out, due, due);
         b = b.wrapping_add(1);
     }
     player

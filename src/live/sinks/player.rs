@@ -222,22 +222,22 @@ impl Player {
         let n = lead + self.audio.pop_slice(&mut out[lead..]);
         let end = self.consumed + (n - lead) as u64;
         loop {
+            // A carried frame was cut: it counted as late already.
             let cut = self.carry.is_some_and(|c| c.audio_index < end);
             let Some(s) = self.next_stamp(end) else {
                 break;
             };
-            if s.audio_index < self.consumed {
-                continue;
-            }
             let at = lead as u64 + s.audio_index - self.consumed;
             let heard = play_at + Duration::from_secs_f64(at as f64 / self.rate);
             record(
                 &mut self.end_to_end,
                 heard.saturating_duration_since(s.arrival),
             );
-            let ready_for = now.saturating_duration_since(s.ready).as_secs_f64();
-            let blocks = ((ready_for - self.margin_s) / self.block_s).floor() as i64;
-            self.note(at as i64, blocks * self.block as i64, cut, now);
+            if !cut {
+                let ready_for = now.saturating_duration_since(s.ready).as_secs_f64();
+                let blocks = ((ready_for - self.margin_s) / self.block_s).floor() as i64;
+                self.note(at as i64, blocks * self.block as i64, now);
+            }
         }
         self.consumed = end;
         if n < out.len() {
@@ -306,29 +306,26 @@ impl Player {
     /// long): skips samples, or returns how many samples of silence to play
     /// at the head of a block of `room` samples.
     fn apply_shift(&mut self, room: usize, now: Instant) -> usize {
-        let forced = now.saturating_duration_since(self.shift_since) >= QUIET_WAIT;
-        if self.shift > 0 {
+        let silence = if self.shift > 0 {
             let n = (self.shift as usize).min(self.audio.occupied_len());
+            let forced = now.saturating_duration_since(self.shift_since) >= QUIET_WAIT;
             if n == 0 || !(forced || self.quiet(n + 16)) {
                 return 0;
             }
             self.skip(n, now);
             self.shift -= n as i64;
+            0
         } else {
             // Frames are being cut meanwhile: no waiting for a quiet point.
             let n = ((-self.shift) as usize).min(room);
             self.shift += n as i64;
-            if self.shift == 0 {
-                Counters::add(&self.counters.latency_adjustments, 1);
-                self.restart_window();
-            }
-            return n;
-        }
+            n
+        };
         if self.shift == 0 {
             Counters::add(&self.counters.latency_adjustments, 1);
             self.restart_window();
         }
-        0
+        silence
     }
 
     /// Whether the next `n` queued samples are all quiet.
@@ -342,11 +339,7 @@ impl Player {
     /// Notes the frame just timed: it started `at` samples into its block,
     /// and was ready with the margin to spare for `spare_blocks` samples'
     /// worth of whole blocks (negative: short of the margin).
-    /// A frame whose start was `cut` counted as late already.
-    fn note(&mut self, at: i64, spare_blocks: i64, cut: bool, now: Instant) {
-        if cut {
-            return;
-        }
+    fn note(&mut self, at: i64, spare_blocks: i64, now: Instant) {
         if self.filled < self.window_len {
             // Moving earlier by more than `at` puts the frame in the block
             // before, which it must then be ready for as well.
@@ -428,13 +421,6 @@ impl Player {
     fn prime(&mut self, block: usize, play_at: Instant) -> Option<usize> {
         self.carry = None;
         let consumed = self.consumed;
-        while self
-            .stamps
-            .try_peek()
-            .is_some_and(|s| s.audio_index < consumed)
-        {
-            self.stamps.try_pop();
-        }
         let at_frame = self
             .stamps
             .try_peek()
