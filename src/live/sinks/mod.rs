@@ -9,6 +9,7 @@
 #[cfg(feature = "lsl")]
 pub mod lsl_outlet;
 pub mod null;
+pub mod phases;
 pub mod player;
 pub mod wav;
 

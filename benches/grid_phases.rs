@@ -1,0 +1,105 @@
+//! A live session's frames replayed through the player at other sink grid
+//! phases (`neurospeak::live::sinks::phases`): how much of a session's
+//! end-to-end latency was the draw of where the null sink's blocks fell.
+//!
+//! Usage: `cargo bench --bench grid_phases -- FRAMES.csv [MARGIN_MS]`, with
+//! the CSV of `neurospeak run --csv` (`benches/live_session.sh` runs it).
+//! Without a CSV (as under `cargo test`) it prints this usage and exits.
+
+use neurospeak::live::session::DEFAULT_MARGIN_MS;
+use neurospeak::live::sinks::PlayerConfig;
+use neurospeak::live::sinks::phases::{FrameTimes, sweep};
+use std::time::Duration;
+
+/// Grid offsets tried, evenly over one phase step.
+const STEPS: usize = 20;
+/// The target's limit, for the count of phases under it.
+const TARGET_MS: f64 = 10.0;
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let Some(path) = args.first() else {
+        println!("usage: cargo bench --bench grid_phases -- FRAMES.csv [MARGIN_MS]");
+        return Ok(());
+    };
+    let margin_ms: f64 = match args.get(1) {
+        Some(m) => m.parse().map_err(|_| {
+            anyhow::anyhow!("MARGIN_MS must be a number of milliseconds, found {m:?}")
+        })?,
+        None => DEFAULT_MARGIN_MS,
+    };
+    let frames = read(path)?;
+    // The demo model's vocoder: 160-sample frames at 16 kHz; the null sink's
+    // 128-sample blocks.
+    let config = PlayerConfig {
+        margin: Duration::from_secs_f64(margin_ms / 1000.0),
+        block: 128,
+        hop: 160,
+        rate: 16000,
+    };
+    let outcomes = sweep(&frames, config, STEPS);
+    let ms = |v: u64| v as f64 / 1e6;
+    println!("offset   e2e p50    p99    max   underruns  late  moves");
+    let mut p99s = Vec::new();
+    for o in &outcomes {
+        let h = &o.end_to_end;
+        let p99 = ms(h.value_at_quantile(0.99));
+        p99s.push(p99);
+        println!(
+            "{:5.2} ms {:7.2} {:6.2} {:6.2} {:9} {:5} {:6}",
+            o.offset_ms,
+            ms(h.value_at_quantile(0.5)),
+            p99,
+            ms(h.max()),
+            o.underruns,
+            o.late_frames,
+            o.latency_adjustments
+        );
+    }
+    p99s.sort_by(f64::total_cmp);
+    let under = p99s.iter().filter(|&&p| p <= TARGET_MS).count();
+    println!(
+        "end-to-end p99 over {} grid phases ({} frames, margin {margin_ms} ms): min {:.2} / median {:.2} / max {:.2} ms; {under} of {} at or under {TARGET_MS} ms",
+        p99s.len(),
+        frames.len(),
+        p99s[0],
+        p99s[p99s.len() / 2],
+        p99s[p99s.len() - 1],
+        p99s.len()
+    );
+    Ok(())
+}
+
+/// The arrival and ready (vocoder) stamps of every frame in a `run --csv`.
+fn read(path: &str) -> anyhow::Result<Vec<FrameTimes>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("{path}: {e}; pass the CSV written by `run --csv`"))?;
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
+    let col = |name: &str| {
+        header.iter().position(|h| *h == name).ok_or_else(|| {
+            anyhow::anyhow!(
+                "{path}: no `{name}` column in {header:?}; pass the CSV written by `run --csv`"
+            )
+        })
+    };
+    let (arrival, ready) = (col("arrival_ns")?, col("vocoder_ns")?);
+    lines
+        .enumerate()
+        .map(|(i, line)| {
+            let f: Vec<&str> = line.split(',').collect();
+            let num = |c: usize| {
+                f.get(c).and_then(|v| v.parse::<u64>().ok()).ok_or_else(|| {
+                    anyhow::anyhow!("{path} line {}: expected a number of nanoseconds in column {}, found {line:?}", i + 2, c + 1)
+                })
+            };
+            Ok(FrameTimes {
+                arrival_ns: num(arrival)?,
+                ready_ns: num(ready)?,
+            })
+        })
+        .collect()
+}

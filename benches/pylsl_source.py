@@ -1,0 +1,43 @@
+"""A recording's EEG served over LSL by pylsl (liblsl 1.18) instead of
+`stream-file` (the liblsl 1.14 that the `lsl` crate bundles, whose outlet
+sends queued samples from a loop of 1 ms sleeps): 10 ms chunks paced by the
+clock, nominal timestamps, looping. benches/live_session.sh uses it with
+SOURCE=pylsl. LSL stays on this machine: run it with LSLAPICFG set to
+configs/lsl_loopback.cfg (the bench does).
+
+Usage: pylsl_source.py RECORDING.xdf STREAM_NAME
+"""
+import os
+import sys
+import time
+
+import numpy as np
+import pylsl
+import pyxdf
+
+
+def main(path, name):
+    if not os.path.isfile(os.environ.get("LSLAPICFG", "")):
+        sys.exit("LSLAPICFG must name the loopback config (configs/lsl_loopback.cfg)")
+    streams, _ = pyxdf.load_xdf(path, dejitter_timestamps=False)
+    eeg = next(s for s in streams if s["info"]["type"][0].lower() == "eeg")
+    x = np.asarray(eeg["time_series"], dtype=np.float32)
+    rate = float(eeg["info"]["nominal_srate"][0])
+    info = pylsl.StreamInfo(name, "EEG", x.shape[1], rate, "float32", name + "-pylsl")
+    outlet = pylsl.StreamOutlet(info, 0, 10)
+    t0, l0 = time.monotonic(), pylsl.local_clock()
+    sent, tick = 0, 0
+    while True:
+        due = int((time.monotonic() - t0) * rate) + 1
+        if due > sent:
+            chunk = x[np.arange(sent, due) % len(x)]
+            outlet.push_chunk(chunk, l0 + (due - 1) / rate, True)
+            sent = due
+        tick += 1
+        wait = t0 + 0.01 * tick - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:3])
