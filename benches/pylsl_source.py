@@ -20,7 +20,9 @@ def main(path, name):
     if not os.path.isfile(os.environ.get("LSLAPICFG", "")):
         sys.exit("LSLAPICFG must name the loopback config (configs/lsl_loopback.cfg)")
     streams, _ = pyxdf.load_xdf(path, dejitter_timestamps=False)
-    eeg = next(s for s in streams if s["info"]["type"][0].lower() == "eeg")
+    eeg = next((s for s in streams if s["info"]["type"][0].lower() == "eeg"), None)
+    if eeg is None:
+        sys.exit(f"{path}: no stream of type EEG; serve a recording with an EEG stream")
     x = np.asarray(eeg["time_series"], dtype=np.float32)
     rate = float(eeg["info"]["nominal_srate"][0])
     info = pylsl.StreamInfo(name, "EEG", x.shape[1], rate, "float32", name + "-pylsl")
@@ -40,4 +42,6 @@ def main(path, name):
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    if len(sys.argv) != 3:
+        sys.exit(__doc__)
+    main(sys.argv[1], sys.argv[2])
