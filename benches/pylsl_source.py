@@ -30,7 +30,9 @@ def main(path, name):
     t0, l0 = time.monotonic(), pylsl.local_clock()
     sent, tick = 0, 0
     while True:
-        due = int((time.monotonic() - t0) * rate) + 1
+        # Chunks are cut at nominal ticks, like stream-file's (and an
+        # amplifier's), not at the wake-up time.
+        due = int(tick * 0.01 * rate + 1e-6) + 1
         if due > sent:
             chunk = x[np.arange(sent, due) % len(x)]
             outlet.push_chunk(chunk, l0 + (due - 1) / rate, True)

@@ -101,8 +101,13 @@ pub fn serve(
     let mut sent: u64 = 0;
     let mut tick: u32 = 0;
     let total = if options.looping { u64::MAX } else { n as u64 };
+    // Chunk k holds the samples due by tick k's nominal time, not by when
+    // the thread woke up for it: a wake-up a few microseconds late would
+    // otherwise move a chunk's last sample into the next chunk now and then,
+    // and a consumer framing the stream would see that frame a whole chunk
+    // late. An amplifier's chunks are cut by its own clock, the same way.
     while sent < total && !stop.load(Ordering::Relaxed) {
-        let due = ((start.elapsed().as_secs_f64() * rate * options.speed) as u64 + 1).min(total);
+        let due = due_by_tick(tick, options.chunk_interval, rate * options.speed).min(total);
         while sent < due {
             let i = (sent % n as u64) as usize;
             sample.copy_from_slice(eeg.sample(i));
@@ -122,4 +127,40 @@ pub fn serve(
         samples: sent,
         seconds: sent as f64 / rate,
     })
+}
+
+/// Samples due by tick `tick` (the sample at 0 s is due at tick 0), at
+/// `rate` samples per second of ticks `interval` apart.
+fn due_by_tick(tick: u32, interval: Duration, rate: f64) -> u64 {
+    // The nudge guards a product that is exactly a whole sample (every 25
+    // ticks of 10 ms at 1024 Hz) against rounding down to the one before.
+    (tick as f64 * interval.as_secs_f64() * rate + 1e-6) as u64 + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_follow_the_nominal_ticks() {
+        let ten_ms = Duration::from_millis(10);
+        // 1024 Hz in 10 ms ticks: 10.24 samples a tick, so chunks of 10 or
+        // 11 samples and exactly 256 more every 25 ticks.
+        let mut last = due_by_tick(0, ten_ms, 1024.0);
+        assert_eq!(last, 1);
+        for tick in 1..100_000u32 {
+            let due = due_by_tick(tick, ten_ms, 1024.0);
+            assert!(
+                (10..=11).contains(&(due - last)),
+                "tick {tick}: {}",
+                due - last
+            );
+            if tick % 25 == 0 {
+                assert_eq!(due, 256 * (tick / 25) as u64 + 1, "tick {tick}");
+            }
+            last = due;
+        }
+        // Faster than real time (--speed 2) sends twice as much a tick.
+        assert_eq!(due_by_tick(100, ten_ms, 2048.0), 2049);
+    }
 }
