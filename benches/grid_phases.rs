@@ -3,12 +3,16 @@
 //! end-to-end latency was the draw of where the null sink's blocks fell.
 //!
 //! Usage: `cargo bench --bench grid_phases -- FRAMES.csv [MARGIN_MS]`, with
-//! the CSV of `neurospeak run --csv` (`benches/live_session.sh` runs it).
+//! the CSV of `neurospeak run --csv` (`benches/live_session.sh` runs it) of
+//! a session on the demo model (its vocoder's hop and rate are read from
+//! `models/demo`).
 //! Without a CSV (as under `cargo test`) it prints this usage and exits.
 
-use neurospeak::live::session::DEFAULT_MARGIN_MS;
+use neurospeak::bundle::Bundle;
+use neurospeak::live::session::{DEFAULT_MARGIN_MS, SessionOptions};
 use neurospeak::live::sinks::PlayerConfig;
 use neurospeak::live::sinks::phases::{FrameTimes, sweep};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Grid offsets tried, evenly over one phase step.
@@ -32,13 +36,15 @@ fn main() -> anyhow::Result<()> {
         None => DEFAULT_MARGIN_MS,
     };
     let frames = read(path)?;
-    // The demo model's vocoder: 160-sample frames at 16 kHz; the null sink's
-    // 128-sample blocks.
+    // The demo model's vocoder (frames of its hop at its rate) into the
+    // null sink's blocks, as `run` plays them.
+    let demo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/demo");
+    let vocoder = Bundle::load(&demo)?.manifest.vocoder;
     let config = PlayerConfig {
         margin: Duration::from_secs_f64(margin_ms / 1000.0),
-        block: 128,
-        hop: 160,
-        rate: 16000,
+        block: SessionOptions::default().block,
+        hop: vocoder.hop_length,
+        rate: vocoder.sample_rate_hz,
     };
     let outcomes = sweep(&frames, config, STEPS);
     let ms = |v: u64| v as f64 / 1e6;

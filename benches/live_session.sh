@@ -46,9 +46,9 @@ print(f"algorithmic {lat['algorithmic']:.1f} ms (fixed; not included in the figu
 print("faults     ", r["faults"])
 print(f"frames {r['frames']}, peak memory {r['memory']['peak_rss_mb']:.1f} MB")
 PY
-margin=0.5 # run's default (DEFAULT_MARGIN_MS) unless given
+margin=() # the sweep uses run's default margin unless one was given
 args=("$@")
 for i in "${!args[@]}"; do
-  if [ "${args[$i]}" = --margin-ms ]; then margin=${args[$((i + 1))]}; fi
+  if [ "${args[$i]}" = --margin-ms ]; then margin=("${args[$((i + 1))]}"); fi
 done
-cargo bench -q --bench grid_phases -- "$frames" "$margin" | tail -n 1
+cargo bench -q --bench grid_phases -- "$frames" "${margin[@]}" | tail -n 1

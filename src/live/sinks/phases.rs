@@ -95,17 +95,13 @@ pub fn replay_at(frames: &[FrameTimes], config: PlayerConfig, offset_ms: f64) ->
     outcome
 }
 
-/// [`replay_at`] at `steps` offsets evenly spaced over one phase step,
-/// gcd(hop, block) samples: every grid phase the frames can meet.
+/// [`replay_at`] at `steps` offsets evenly spaced over one phase step
+/// ([`PlayerConfig::phase_step`]): every grid phase the frames can meet.
 pub fn sweep(frames: &[FrameTimes], config: PlayerConfig, steps: usize) -> Vec<PhaseOutcome> {
-    let step_ms = gcd(config.hop.max(1), config.block.max(1)) as f64 * 1000.0 / config.rate as f64;
+    let step_ms = config.phase_step() as f64 * 1000.0 / config.rate as f64;
     (0..steps)
         .map(|i| replay_at(frames, config, step_ms * i as f64 / steps as f64))
         .collect()
-}
-
-fn gcd(a: usize, b: usize) -> usize {
-    if b == 0 { a } else { gcd(b, a % b) }
 }
 
 #[cfg(test)]

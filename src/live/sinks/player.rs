@@ -78,6 +78,15 @@ pub struct PlayerConfig {
     pub rate: u32,
 }
 
+impl PlayerConfig {
+    /// The step between the phases at which frames start in the sink's
+    /// blocks, in samples: gcd(hop, block) (2 ms for 10 ms frames in 8 ms
+    /// blocks).
+    pub fn phase_step(&self) -> usize {
+        gcd(self.hop.max(1), self.block.max(1))
+    }
+}
+
 /// Plays decoded audio on a schedule that holds a margin; see the module
 /// documentation.
 pub struct Player {
@@ -146,8 +155,7 @@ impl Player {
         // (2 ms for 10 ms frames in 8 ms blocks): starting that much beyond
         // block + margin leaves every frame its margin whatever the phase,
         // and the first decision takes back what is not needed.
-        let prefill =
-            block + gcd(config.hop.max(1), block) + samples(config.margin.as_secs_f64()) as usize;
+        let prefill = block + config.phase_step() + samples(config.margin.as_secs_f64()) as usize;
         Self {
             audio,
             stamps,
