@@ -1,5 +1,5 @@
 """A recording's EEG served over LSL by pylsl (liblsl 1.18) instead of
-`stream-file` (the liblsl 1.14 that the `lsl` crate bundles, whose outlet
+`stream-file` (the liblsl 1.13 that the `lsl` crate bundles, whose outlet
 sends queued samples from a loop of 1 ms sleeps): 10 ms chunks paced by the
 clock, nominal timestamps, looping. benches/live_session.sh uses it with
 SOURCE=pylsl. LSL stays on this machine: run it with LSLAPICFG set to
