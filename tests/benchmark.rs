@@ -14,7 +14,7 @@ fn neurospeak() -> Command {
 /// A short two-recording data set of the demo participant, made with flite.
 fn data_dir(dir: &std::path::Path) -> bool {
     if Command::new("flite").arg("--version").output().is_err() {
-        eprintln!("SKIPPED: flite is not installed; run scripts/setup.sh");
+        common::skip("flite is not installed; run scripts/setup.sh");
         return false;
     }
     let out = neurospeak()
@@ -111,6 +111,7 @@ fn side_by_side_report_and_plots() {
     }
     let wer = &r["wer"];
     if wer["skipped"] == true {
+        common::skip(&format!("the benchmark skipped word error rate: {wer}"));
         assert!(
             wer["reason"]
                 .as_str()
@@ -120,9 +121,12 @@ fn side_by_side_report_and_plots() {
         );
     } else {
         assert_eq!(wer["utterances"], 2, "{wer}");
-        for k in ["truth", "candidate", "reference"] {
-            assert!(wer[k].as_f64().unwrap() >= 0.0, "{wer}");
-        }
+        // The recognizer understands the clean flite speech (2 of 7 words
+        // wrong when this was written), so a WER of the decoded audio means
+        // something.
+        let truth = wer["truth"].as_f64().unwrap();
+        assert!(truth < 0.6, "pocketsphinx misheard clean speech: {wer}");
+        assert!(wer["candidate"].as_f64().unwrap().is_finite(), "{wer}");
         // Same model on both sides: same audio, same transcript.
         assert_eq!(wer["candidate"], wer["reference"], "{wer}");
     }
@@ -203,7 +207,7 @@ fn recordings_that_do_not_match_the_model_are_refused() {
     }
     let data = tempfile::tempdir().unwrap();
     if Command::new("flite").arg("--version").output().is_err() {
-        eprintln!("SKIPPED: flite is not installed; run scripts/setup.sh");
+        common::skip("flite is not installed; run scripts/setup.sh");
         return;
     }
     let out = neurospeak()

@@ -3,6 +3,8 @@
 //! A counting global allocator (this test binary only) records every Rust
 //! allocation; ONNX Runtime's C++ allocations do not go through it.
 
+mod common;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -40,9 +42,9 @@ fn run_does_not_allocate() {
     let path = match locate_onnxruntime(None) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!(
-                "SKIPPED: ONNX Runtime is not installed; run scripts/setup.sh to enable this test.\n{e}"
-            );
+            common::skip(&format!(
+                "ONNX Runtime is not installed; run scripts/setup.sh to enable this test.\n{e}"
+            ));
             return;
         }
     };

@@ -1,7 +1,10 @@
 //! ONNX Runtime agrees with the plain-Rust forward pass, and bad models give clear errors.
 //!
 //! These tests need the ONNX Runtime library; without it (a fresh clone before
-//! `scripts/setup.sh`) they print a skip message and pass.
+//! `scripts/setup.sh`) they say why they are skipped (a failure under
+//! `NEUROSPEAK_REQUIRE_PEERS=1`, as in CI).
+
+mod common;
 
 use std::path::Path;
 
@@ -24,9 +27,9 @@ fn onnxruntime_ready() -> bool {
             true
         }
         Err(e) => {
-            eprintln!(
-                "SKIPPED: ONNX Runtime is not installed; run scripts/setup.sh to enable this test.\n{e}"
-            );
+            common::skip(&format!(
+                "ONNX Runtime is not installed; run scripts/setup.sh to enable this test.\n{e}"
+            ));
             false
         }
     }

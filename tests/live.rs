@@ -514,7 +514,7 @@ fn python_with_pylsl() -> Option<PathBuf> {
         .status()
         .is_ok_and(|s| s.success());
     if !has_pylsl {
-        eprintln!("SKIPPED: pylsl is not installed in .local/venv; run scripts/setup.sh");
+        common::skip("pylsl is not installed in .local/venv; run scripts/setup.sh");
         return None;
     }
     Some(python)
@@ -1034,7 +1034,7 @@ fn without_a_sound_card_run_names_the_flag_to_use_and_writes_nothing() {
             .any(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit()))
     });
     if has_card {
-        eprintln!("SKIPPED: this machine has a sound card, so the default device opens");
+        common::skip("this machine has a sound card, so the default device opens");
         return;
     }
     let Some((rec, _)) = fixture() else {
@@ -1081,7 +1081,7 @@ fn run_plays_through_cpal_on_the_alsa_null_device() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() && stderr.contains("no sound output device \"alsa:null\"") {
-        eprintln!("SKIPPED: alsa-lib here defines no null PCM: {stderr}");
+        common::skip(&format!("alsa-lib here defines no null PCM: {stderr}"));
         return;
     }
     assert!(out.status.success(), "{stderr}");

@@ -1,40 +1,20 @@
 //! `optimize` on whole bundles: the demo model with synthetic recordings, the accuracy
 //! guard, and errors for bad inputs.
 //!
-//! These tests need ONNX Runtime and, for the recordings, flite; without them they print
-//! a skip message and pass.
+//! These tests need ONNX Runtime and, for the recordings, flite; without them they say
+//! why they are skipped (a failure under `NEUROSPEAK_REQUIRE_PEERS=1`, as in CI).
+
+mod common;
 
 use std::path::{Path, PathBuf};
 
 use neurospeak::bundle::{Bundle, sha256_file, write_manifest};
-use neurospeak::decoder::init_onnxruntime;
 use neurospeak::onnx::{OnnxError, load_model};
 use neurospeak::optimize::{
     CalibrationMethod, OPTIMIZED_DIR, ORT_EXTENDED_FILE, ORT_FORMAT_FILE, OptimizeError,
     OptimizeOptions, QuantConfig, REPORT_FILE, optimize_bundle,
 };
 use neurospeak::synth::{CorpusConfig, forward::ForwardConfig, generate};
-
-fn onnxruntime_ready() -> bool {
-    match init_onnxruntime(None) {
-        Ok(_) => true,
-        Err(e) => {
-            eprintln!("SKIPPED: ONNX Runtime is not available; run scripts/setup.sh.\n{e}");
-            false
-        }
-    }
-}
-
-fn flite_available() -> bool {
-    let ok = std::process::Command::new("flite")
-        .arg("--version")
-        .output()
-        .is_ok();
-    if !ok {
-        eprintln!("SKIPPED: flite is not installed; run scripts/setup.sh");
-    }
-    ok
-}
 
 fn demo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("models/demo")
@@ -55,7 +35,7 @@ fn options(model: &Path, data: &Path, out: &Path, config: QuantConfig) -> Optimi
 
 #[test]
 fn demo_model_optimizes_within_tolerance_and_the_guard_refuses_a_bad_one() {
-    if !onnxruntime_ready() || !flite_available() {
+    if !common::onnxruntime() || !common::flite() {
         return;
     }
     let data = tempfile::tempdir().unwrap();
@@ -160,7 +140,7 @@ fn demo_model_optimizes_within_tolerance_and_the_guard_refuses_a_bad_one() {
 
 #[test]
 fn recordings_with_another_channel_count_are_refused_naming_both() {
-    if !onnxruntime_ready() || !flite_available() {
+    if !common::onnxruntime() || !common::flite() {
         return;
     }
     let data = tempfile::tempdir().unwrap();

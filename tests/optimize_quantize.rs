@@ -1,12 +1,15 @@
 //! INT8 quantization of several decoder architectures: each quantized model loads in
 //! ONNX Runtime, stays close to the float model, and ONNX Runtime fuses the QDQ pairs.
 //!
-//! These tests need the ONNX Runtime library; without it they print a skip message.
+//! These tests need the ONNX Runtime library; without it they say why they are skipped
+//! (a failure under `NEUROSPEAK_REQUIRE_PEERS=1`, as in CI).
+
+mod common;
 
 use std::collections::HashMap;
 use std::path::Path;
 
-use neurospeak::decoder::{Decoder, DecoderOptions, GraphOptimization, init_onnxruntime};
+use neurospeak::decoder::{Decoder, DecoderOptions, GraphOptimization};
 use neurospeak::metrics::mean_bin_pearson;
 use neurospeak::onnx::{ModelProto, OnnxError, load_model, save_model};
 use neurospeak::optimize::{QuantConfig, QuantMode, QuantSummary, Scheme, quantize_model};
@@ -19,16 +22,6 @@ use protobuf::Enum;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
-
-fn onnxruntime_ready() -> bool {
-    match init_onnxruntime(None) {
-        Ok(_) => true,
-        Err(e) => {
-            eprintln!("SKIPPED: ONNX Runtime is not available; run scripts/setup.sh.\n{e}");
-            false
-        }
-    }
-}
 
 // ---- small ONNX builders -------------------------------------------------------------
 
@@ -366,7 +359,7 @@ fn static_cfg() -> QuantConfig {
 
 #[test]
 fn mlp_with_gemm_quantizes_and_fuses() {
-    if !onnxruntime_ready() {
+    if !common::onnxruntime() {
         return;
     }
     let (m, d) = mlp_gemm(&mut ChaCha8Rng::seed_from_u64(1));
@@ -380,7 +373,7 @@ fn mlp_with_gemm_quantizes_and_fuses() {
 
 #[test]
 fn calibration_methods_and_per_tensor_weights_stay_close() {
-    if !onnxruntime_ready() {
+    if !common::onnxruntime() {
         return;
     }
     let (m, d) = mlp_gemm(&mut ChaCha8Rng::seed_from_u64(2));
@@ -412,7 +405,7 @@ fn calibration_methods_and_per_tensor_weights_stay_close() {
 
 #[test]
 fn temporal_conv_nets_quantize_and_fuse() {
-    if !onnxruntime_ready() {
+    if !common::onnxruntime() {
         return;
     }
     for (label, (m, d)) in [
@@ -435,7 +428,7 @@ fn temporal_conv_nets_quantize_and_fuse() {
 
 #[test]
 fn gru_stays_float_and_its_projection_is_quantized() {
-    if !onnxruntime_ready() {
+    if !common::onnxruntime() {
         return;
     }
     let (m, d) = gru_projection(&mut ChaCha8Rng::seed_from_u64(5));
@@ -474,7 +467,7 @@ fn gru_stays_float_and_its_projection_is_quantized() {
 
 #[test]
 fn dynamic_mode_never_touches_conv() {
-    if !onnxruntime_ready() {
+    if !common::onnxruntime() {
         return;
     }
     let (m, d) = conv1d_net(&mut ChaCha8Rng::seed_from_u64(6));
@@ -497,7 +490,7 @@ fn dynamic_mode_never_touches_conv() {
 
 #[test]
 fn unknown_op_is_left_float_and_reported() {
-    if !onnxruntime_ready() {
+    if !common::onnxruntime() {
         return;
     }
     let (m, d) = with_unknown_op(&mut ChaCha8Rng::seed_from_u64(7));
@@ -516,7 +509,7 @@ fn unknown_op_is_left_float_and_reported() {
 
 #[test]
 fn excluded_nodes_and_op_types_stay_float() {
-    if !onnxruntime_ready() {
+    if !common::onnxruntime() {
         return;
     }
     let (m, d) = conv1d_net(&mut ChaCha8Rng::seed_from_u64(8));
@@ -561,7 +554,7 @@ fn the_shipped_config_parses_to_the_defaults_and_unknown_fields_fail() {
 
 #[test]
 fn reduce_range_and_u8u8_schemes_load_fuse_and_stay_close() {
-    if !onnxruntime_ready() {
+    if !common::onnxruntime() {
         return;
     }
     for (label, (m, d)) in [

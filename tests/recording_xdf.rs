@@ -1,5 +1,7 @@
 //! Integration tests for XDF reading and writing in `neurospeak::recording`.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -16,10 +18,10 @@ fn shared_file(name: &str) -> Option<PathBuf> {
     if path.is_file() {
         Some(path)
     } else {
-        eprintln!(
-            "SKIPPED: {} not found (../shared/data is only present on the project machine)",
+        common::skip(&format!(
+            "{} not found (../shared/data is only present on the project machine)",
             path.display()
-        );
+        ));
         None
     }
 }
@@ -240,10 +242,10 @@ fn round_trip_with_pyxdf() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let python = root.join(".local/venv/bin/python");
     if !python.exists() {
-        eprintln!(
-            "SKIPPED: {} not found; run scripts/setup.sh to install pyxdf",
+        common::skip(&format!(
+            "{} not found; run scripts/setup.sh to install pyxdf",
             python.display()
-        );
+        ));
         return;
     }
     let dir = tempfile::tempdir().unwrap();

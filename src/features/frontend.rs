@@ -40,7 +40,7 @@ pub struct FrontEndPlan {
 }
 
 /// The quality factor of the line-noise notches (about 1.7 Hz wide at 50 Hz).
-const NOTCH_Q: f64 = 30.0;
+pub const NOTCH_Q: f64 = 30.0;
 /// Added to the window power before the log, so silence stays finite.
 const POWER_FLOOR: f64 = 1e-12;
 

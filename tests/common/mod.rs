@@ -22,14 +22,72 @@ pub fn test_cache_dir() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("graph-cache")
 }
 
-/// Loads ONNX Runtime, or prints why the test is skipped and returns false.
+/// Set to `1` (as `.ci/run` does) to make every skip a failure: on a machine
+/// that `scripts/setup.sh` prepared, a missing peer is a broken set-up.
+pub const REQUIRE_PEERS: &str = "NEUROSPEAK_REQUIRE_PEERS";
+
+/// Says why a test cannot run here. With `NEUROSPEAK_REQUIRE_PEERS=1` the test
+/// fails instead, so CI cannot pass on tests that never ran.
+pub fn skip(reason: &str) {
+    if std::env::var_os(REQUIRE_PEERS).is_some_and(|v| v == "1") {
+        panic!("{reason} ({REQUIRE_PEERS}=1 turns this skip into a failure)");
+    }
+    eprintln!("SKIPPED: {reason}");
+}
+
+/// Loads ONNX Runtime, or says why the test is skipped and returns false.
 pub fn onnxruntime() -> bool {
     match neurospeak::decoder::init_onnxruntime(None) {
         Ok(_) => true,
         Err(e) => {
-            eprintln!("SKIPPED: ONNX Runtime is not installed ({e}); run scripts/setup.sh");
+            skip(&format!(
+                "ONNX Runtime is not installed ({e}); run scripts/setup.sh"
+            ));
             false
         }
+    }
+}
+
+/// Whether flite (the speech synthesizer of the synthetic corpus) runs here;
+/// says why the test is skipped when it does not.
+pub fn flite() -> bool {
+    let ok = std::process::Command::new("flite")
+        .arg("--version")
+        .output()
+        .is_ok();
+    if !ok {
+        skip("flite is not installed; run scripts/setup.sh");
+    }
+    ok
+}
+
+/// The Python of the project's venv (`.local/venv`, made by scripts/setup.sh),
+/// or `None` after saying why the test is skipped.
+pub fn venv_python() -> Option<PathBuf> {
+    let python = root().join(".local/venv/bin/python");
+    if python.exists() {
+        Some(python)
+    } else {
+        skip(&format!(
+            "{} not found; run scripts/setup.sh to install the Python peers",
+            python.display()
+        ));
+        None
+    }
+}
+
+/// A real file of `../shared/data` (`rel` below it), or `None` after saying
+/// why the test is skipped.
+pub fn shared_data(rel: &str) -> Option<PathBuf> {
+    let path = root().join("../shared/data").join(rel);
+    if path.is_file() {
+        Some(path)
+    } else {
+        skip(&format!(
+            "{} not found (../shared/data sits beside the project on its machines)",
+            path.display()
+        ));
+        None
     }
 }
 

@@ -1,0 +1,81 @@
+"""The feature front-end written out with numpy and scipy, as an independent
+reference for tests/features_reference.rs.
+
+Usage: frontend_reference.py PLAN.json SAMPLES.f32 OUT.f32
+
+PLAN.json holds the FrontEndPlan's fields; SAMPLES.f32 is interleaved
+little-endian float32 (samples x channels). OUT.f32 receives every stacked
+feature vector the streaming front-end emits, frame-major.
+"""
+import json
+import sys
+
+import numpy as np
+from scipy import signal
+
+
+def notch_sos(freq, q, fs):
+    # The analog notch (s^2 + W^2) / (s^2 + s W / Q + W^2), its centre
+    # pre-warped so the digital notch lands exactly on `freq`, through
+    # scipy's bilinear transform.
+    w = 2.0 * fs * np.tan(np.pi * freq / fs)
+    b, a = signal.bilinear([1.0, 0.0, w * w], [1.0, w / q, w * w], fs)
+    return np.concatenate([b, a])
+
+
+def main():
+    plan = json.load(open(sys.argv[1]))
+    ch = plan["channels"]
+    fs = plan["sample_rate"]
+    x = np.fromfile(sys.argv[2], dtype="<f4").astype(np.float64).reshape(-1, ch)
+
+    # Non-finite values repeat the channel's last finite value (0 at first).
+    last = np.zeros(ch)
+    for n in range(x.shape[0]):
+        bad = ~np.isfinite(x[n])
+        x[n, bad] = last[bad]
+        last = x[n].copy()
+    if plan["common_average_reference"]:
+        x = x - x.mean(axis=1, keepdims=True)
+
+    sections = []
+    if plan["line_frequency"] is not None:
+        for h in range(1, plan["notch_harmonics"] + 1):
+            f = plan["line_frequency"] * h
+            if f < 0.45 * fs:
+                sections.append(notch_sos(f, plan["notch_q"], fs))
+    low, high = plan["band"]
+    order = plan["filter_order"]
+    sections.extend(signal.butter(order, low, "highpass", fs=fs, output="sos"))
+    sections.extend(signal.butter(order, high, "lowpass", fs=fs, output="sos"))
+    y = signal.sosfilt(np.array(sections), x, axis=0)
+    power = y * y
+
+    window = max(int(round(plan["window_s"] * fs)), 1)
+    hop = plan["hop_s"] * fs
+    frames = []
+    k = 0
+    while True:
+        end = int(np.floor((k + 1) * hop))
+        if end > power.shape[0]:
+            break
+        start = max(end - window, 0)
+        log_power = np.log(power[start:end].mean(axis=0) + 1e-12)
+        if plan["mean"]:
+            log_power = (log_power - np.array(plan["mean"])) / np.array(plan["std"])
+        frames.append(log_power)
+        k += 1
+
+    stride = plan["stride"]
+    total = plan["past_frames"] + 1 + plan["future_frames"]
+    delay = plan["future_frames"] * stride
+    out = []
+    for newest in range(delay, len(frames)):
+        for slot in range(total):
+            age = slot * stride
+            out.append(frames[newest - age] if age <= newest else np.zeros(ch))
+    np.asarray(out, dtype="<f4").tofile(sys.argv[3])
+
+
+if __name__ == "__main__":
+    main()
