@@ -13,8 +13,7 @@ fn neurospeak() -> Command {
 
 /// A short two-recording data set of the demo participant, made with flite.
 fn data_dir(dir: &std::path::Path) -> bool {
-    if Command::new("flite").arg("--version").output().is_err() {
-        common::skip("flite is not installed; run scripts/setup.sh");
+    if !common::flite() {
         return false;
     }
     let out = neurospeak()
@@ -206,8 +205,7 @@ fn recordings_that_do_not_match_the_model_are_refused() {
         return;
     }
     let data = tempfile::tempdir().unwrap();
-    if Command::new("flite").arg("--version").output().is_err() {
-        common::skip("flite is not installed; run scripts/setup.sh");
+    if !common::flite() {
         return;
     }
     let out = neurospeak()

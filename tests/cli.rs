@@ -67,8 +67,7 @@ fn the_main_job_decodes_a_held_out_recording_with_the_demo_model() {
     if !common::onnxruntime() {
         return;
     }
-    if Command::new("flite").arg("--version").output().is_err() {
-        common::skip("flite is not installed; run scripts/setup.sh");
+    if !common::flite() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
