@@ -24,6 +24,11 @@ pub struct StreamFileArgs {
     /// purpose (timestamps stay nominal, so they run ahead of the clock).
     #[arg(long, default_value_t = 1.0)]
     pub speed: f64,
+    /// Milliseconds between chunks. Amplifiers push small chunks (1 ms is
+    /// common); every chunk waits in the outlet for the one sample that
+    /// ends it, so longer chunks add up to their length to every arrival.
+    #[arg(long, default_value_t = 10.0)]
+    pub chunk_ms: f64,
     #[command(flatten)]
     pub lsl: LslArgs,
 }
@@ -36,22 +41,28 @@ pub fn run(a: StreamFileArgs) -> anyhow::Result<()> {
         "--speed must be a positive factor of real time (1 = real time), found {}",
         a.speed
     );
+    anyhow::ensure!(
+        a.chunk_ms.is_finite() && (0.1..=1000.0).contains(&a.chunk_ms),
+        "--chunk-ms must be between 0.1 and 1000 milliseconds, found {}",
+        a.chunk_ms
+    );
     let rec = crate::recording::load(&a.recording)?;
     let options = StreamFileOptions {
         name: a.name.clone(),
         looping: a.looping,
         wait_for_consumer: a.wait_for_consumer,
-        chunk_interval: Duration::from_millis(10),
+        chunk_interval: Duration::from_secs_f64(a.chunk_ms / 1e3),
         speed: a.speed,
     };
     eprintln!(
-        "stream-file: serving {} as LSL stream {:?} (type EEG, source_id {:?}, {} channels at {} Hz, {:.1} s{})",
+        "stream-file: serving {} as LSL stream {:?} (type EEG, source_id {:?}, {} channels at {} Hz, {:.1} s, chunks every {} ms{})",
         a.recording.display(),
         a.name,
         source_id(&a.name),
         rec.eeg.channel_count,
         rec.eeg.sample_rate,
         rec.eeg.duration_s(),
+        a.chunk_ms,
         if a.looping { ", looping" } else { "" }
     );
     if a.speed != 1.0 {
