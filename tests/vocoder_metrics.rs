@@ -91,7 +91,11 @@ fn speech_frames_are_within_30_db_of_the_loud_frames_and_above_the_floor() {
     assert!(speech[..20].iter().all(|&s| s));
     assert_eq!(&speech[20..], &[true, false, false]);
     // All silence: no speech at all.
-    assert!(!speech_frames(&[1e-6f32.ln(); 10], 1, 1e-6).iter().any(|&s| s));
+    assert!(
+        !speech_frames(&[1e-6f32.ln(); 10], 1, 1e-6)
+            .iter()
+            .any(|&s| s)
+    );
 }
 
 #[test]
