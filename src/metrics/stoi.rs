@@ -201,8 +201,11 @@ fn third_octave_bands() -> [(usize, usize); BANDS] {
     bands
 }
 
-/// Band envelopes (frame-major, [`BANDS`] per frame) of a signal.
-fn band_envelopes(x: &[f64]) -> Vec<[f64; BANDS]> {
+/// Band envelopes of a signal: one row of [`BANDS`] values per frame.
+type Envelopes = Vec<[f64; BANDS]>;
+
+/// The band envelopes of a signal.
+fn band_envelopes(x: &[f64]) -> Envelopes {
     let w = hanning(FRAME);
     let bands = third_octave_bands();
     let fft = RealFftPlanner::<f64>::new().plan_fft_forward(NFFT);
@@ -230,11 +233,7 @@ fn band_envelopes(x: &[f64]) -> Vec<[f64; BANDS]> {
 }
 
 /// Steps 1–3 of the module documentation; `None` when fewer than 30 frames remain.
-fn envelopes(
-    clean: &[f32],
-    processed: &[f32],
-    rate: u32,
-) -> Option<(Vec<[f64; BANDS]>, Vec<[f64; BANDS]>)> {
+fn envelopes(clean: &[f32], processed: &[f32], rate: u32) -> Option<(Envelopes, Envelopes)> {
     let n = clean.len().min(processed.len());
     let to_f64 = |v: &[f32]| -> Vec<f64> { v[..n].iter().map(|&s| f64::from(s)).collect() };
     let (mut x, mut y) = (to_f64(clean), to_f64(processed));
