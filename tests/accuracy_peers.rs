@@ -136,7 +136,11 @@ fn accuracy_figures_match_pysptk_and_pystoi_on_real_speech() {
                 &what,
             );
             // SPTK's mel-cepstral analysis of the waveform: the same scale
-            // (the orthonormal DCT of ln power was sqrt(2 M) = 8.9 times larger).
+            // (the orthonormal DCT of ln power was sqrt(2 M) = 8.9 times larger,
+            // and symmetric instead of SPTK's one-sided cepstra would be half).
+            // Not equal: SPTK warps with an all-pass filter and fits a spectral
+            // envelope where the log-mel has HTK triangles of band power; they
+            // agree within 7 % here.
             close(
                 on_speech,
                 f(&format!("sptk_mcep_c1_{order}_speech")),
