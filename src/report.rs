@@ -53,16 +53,71 @@ pub struct LatencyReport {
     pub algorithmic: f64,
 }
 
+/// Mel-cepstral distortion over c1..c13 and c1..c24, in dB (conventional
+/// scale: SPTK mel-cepstra of log amplitude; see `metrics::mcd`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct McdFigures {
+    pub c1_13: f64,
+    pub c1_24: f64,
+}
+
+/// Mel-cepstral distortion averaged over all compared frames and over the
+/// speech frames only.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct McdReport {
+    pub all_frames: McdFigures,
+    pub speech_frames: McdFigures,
+}
+
+/// The figures of one output (decoded, or the loudness baseline) against the truth.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Figures {
+    /// Pearson r per mel bin over time, averaged over bins.
+    pub pearson_r: f64,
+    /// Pearson r across bins per speech frame (each frame's mean removed),
+    /// averaged over speech frames.
+    pub spectral_shape_r: f64,
+    pub mcd_db: McdReport,
+    /// STOI of the audio against the true audio; `None` without audio or
+    /// with less than 384 ms of speech.
+    pub stoi: Option<f64>,
+    /// Extended STOI, likewise.
+    pub estoi: Option<f64>,
+}
+
+/// How decoded audio was lined up with the true audio.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct AudioAlignment {
+    /// Decoded sample `n + delay_samples` was compared with true sample `n`
+    /// (the vocoder's look-ahead and overlap).
+    pub delay_samples: usize,
+    pub delay_ms: f64,
+    /// Seconds of audio compared.
+    pub seconds_compared: f64,
+}
+
 /// Decoding accuracy.
 #[derive(Clone, Debug, Serialize)]
 pub struct AccuracyReport {
     /// Pearson r per mel bin over time, averaged over bins.
     pub pearson_r: f64,
-    /// Mel-cepstral distortion in dB.
-    pub mcd_db: f64,
+    /// Pearson r across bins per speech frame, averaged over speech frames.
+    pub spectral_shape_r: f64,
+    /// Mel-cepstral distortion, conventional scale.
+    pub mcd_db: McdReport,
+    /// STOI of the decoded audio against the paired speech.
+    pub stoi: Option<f64>,
+    /// Extended STOI of the decoded audio against the paired speech.
+    pub estoi: Option<f64>,
+    /// The same figures for the loudness-only baseline (the recording's mean
+    /// spectral shape moved to each frame's true level, same vocoder).
+    pub loudness_baseline: Figures,
     /// What the decoded frames were compared with.
     pub compared_against: String,
     pub frames_compared: usize,
+    /// Frames within 30 dB of the recording's loud frames (`metrics::speech_frames`).
+    pub speech_frames: usize,
+    pub audio: AudioAlignment,
 }
 
 /// Faults counted during the run; none of them stops it.

@@ -93,6 +93,13 @@ fn side_by_side_report_and_plots() {
         assert!(m["frames"].as_u64().unwrap() > 100, "{side}");
         assert!(m["latency_ms"]["decoder"]["p99"].as_f64().unwrap() > 0.0);
         assert!(m["accuracy"]["pearson_r"].as_f64().unwrap() > 0.5);
+        let acc = &m["accuracy"];
+        let shape = acc["spectral_shape_r"].as_f64().unwrap();
+        let baseline_shape = acc["loudness_baseline"]["spectral_shape_r"]
+            .as_f64()
+            .unwrap();
+        assert!(shape > baseline_shape, "{side}: {acc}");
+        assert!(acc["estoi"].as_f64().is_some(), "{side}: {acc}");
         let scaling = m["scaling"].as_array().unwrap();
         assert_eq!(scaling.len(), 2);
         // Two workers on two cores, not both on the core the benchmark's
@@ -128,7 +135,18 @@ fn side_by_side_report_and_plots() {
         assert!(wer["candidate"].as_f64().unwrap().is_finite(), "{wer}");
         // Same model on both sides: same audio, same transcript.
         assert_eq!(wer["candidate"], wer["reference"], "{wer}");
+        // Loudness alone is not speech: the recogniser does worse on it than
+        // on the true speech.
+        assert!(
+            wer["loudness_baseline"].as_f64().unwrap() > wer["truth"].as_f64().unwrap(),
+            "{wer}"
+        );
     }
+    // One truth for both models, so one baseline.
+    assert_eq!(
+        r["candidate"]["accuracy"]["loudness_baseline"],
+        r["reference"]["accuracy"]["loudness_baseline"]
+    );
     for name in [
         "latency_histogram",
         "latency_cdf",

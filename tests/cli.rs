@@ -121,6 +121,38 @@ fn the_main_job_decodes_a_held_out_recording_with_the_demo_model() {
         pearson > 0.6,
         "the demo model decodes its participant poorly: r = {pearson}"
     );
+    let acc = &r["accuracy"];
+    let figure = |v: &serde_json::Value| v.as_f64().unwrap_or_else(|| panic!("{acc}"));
+    // MCD on the conventional scale (SPTK mel-cepstra of log amplitude) is a
+    // few dB; the orthonormal DCT of ln power gave about 50.
+    for frames in ["all_frames", "speech_frames"] {
+        for order in ["c1_13", "c1_24"] {
+            let mcd = figure(&acc["mcd_db"][frames][order]);
+            assert!((2.0..15.0).contains(&mcd), "MCD {frames} {order}: {mcd}");
+        }
+    }
+    // What loudness alone cannot score: the shape of each frame's spectrum.
+    let baseline = &acc["loudness_baseline"];
+    let (shape, baseline_shape) = (
+        figure(&acc["spectral_shape_r"]),
+        figure(&baseline["spectral_shape_r"]),
+    );
+    assert!(
+        shape > baseline_shape,
+        "spectral-shape r {shape} not above the loudness-only baseline's {baseline_shape}"
+    );
+    let (estoi, baseline_estoi) = (figure(&acc["estoi"]), figure(&baseline["estoi"]));
+    assert!(
+        estoi > baseline_estoi,
+        "ESTOI {estoi} not above the loudness-only baseline's {baseline_estoi}"
+    );
+    assert!((0.0..1.0).contains(&figure(&acc["stoi"])), "{acc}");
+    assert_eq!(acc["audio"]["delay_samples"], 960, "{acc}");
+    assert!(acc["speech_frames"].as_u64().unwrap() > 100, "{acc}");
+    assert!(
+        text.contains("loudness baseline") && text.contains("ESTOI"),
+        "{text}"
+    );
     assert!(r["frames"].as_u64().unwrap() > 300);
     assert!(hound::WavReader::open(&wav).unwrap().len() > 16000);
 }

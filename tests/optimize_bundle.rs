@@ -81,6 +81,30 @@ fn demo_model_optimizes_within_tolerance_and_the_guard_refuses_a_bad_one() {
         report.accuracy
     );
     assert!(report.timing.is_some());
+    // Held-out figures against the truth, beside the loudness-only baseline.
+    let acc = &report.accuracy;
+    let (fp32, int8, baseline) = (
+        acc.fp32_vs_truth
+            .as_ref()
+            .expect("a log-mel decoder with paired speech"),
+        acc.int8_vs_truth.as_ref().expect("likewise"),
+        acc.loudness_baseline.as_ref().expect("likewise"),
+    );
+    assert_eq!(Some(fp32.pearson_r), acc.fp32_pearson_r);
+    assert!(
+        (fp32.spectral_shape_r - int8.spectral_shape_r).abs() < 0.01,
+        "{acc:?}"
+    );
+    assert!(fp32.spectral_shape_r > baseline.spectral_shape_r, "{acc:?}");
+    assert!(
+        (2.0..15.0).contains(&fp32.mcd_db.speech_frames.c1_13),
+        "{acc:?}"
+    );
+    assert_eq!(
+        (fp32.stoi, fp32.estoi),
+        (None, None),
+        "optimize does not vocode"
+    );
 
     // The ORT (flatbuffer) format: its file identifier is "ORTM" at bytes 4..8.
     let ort_bytes = std::fs::read(dir.join(ORT_FORMAT_FILE)).expect("the .ort model was saved");

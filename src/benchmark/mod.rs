@@ -11,7 +11,7 @@ pub mod wer;
 use crate::bundle::Bundle;
 use crate::decoder::DecoderOptions;
 use crate::metrics::mean_bin_pearson;
-use crate::pipeline::accuracy::{compare, true_log_mel};
+use crate::pipeline::accuracy::{Decoded, Truth, paired_speech, true_log_mel};
 use crate::pipeline::replay::check_compatible;
 use crate::recording::Recording;
 use crate::report::{FaultReport, MemoryReport, ModelReport, RunReport, SCHEMA, peak_rss_mb};
@@ -134,27 +134,20 @@ pub fn check_reference(candidate: &Bundle, reference: &Bundle) -> Result<(), Ben
 
 fn model_report(
     subject: &Subject,
+    truth: &Truth,
     recordings: &[Recording],
     busy_s: f64,
     signal_s: f64,
 ) -> RunReport {
     let m = &subject.bundle.manifest;
-    let mel = subject.bundle.vocoder_config().mel;
-    let (mut truth, mut decoded) = (Vec::new(), Vec::new());
-    for (rec, dec) in recordings.iter().zip(&subject.decoded) {
-        if let Some(t) = true_log_mel(rec, &mel) {
-            let frames = (t.len().min(dec.len())) / m.vocoder.n_mels;
-            truth.extend_from_slice(&t[..frames * m.vocoder.n_mels]);
-            decoded.extend_from_slice(&dec[..frames * m.vocoder.n_mels]);
-        }
-    }
     let accuracy = (!truth.is_empty()).then(|| {
-        compare(
-            &truth,
-            &decoded,
-            m.vocoder.n_mels,
-            "log-mel of the speech paired with each recording",
-        )
+        let decoded: Vec<Decoded> = subject
+            .decoded
+            .iter()
+            .zip(&subject.audio)
+            .map(|(log_mel, audio)| Decoded { log_mel, audio })
+            .collect();
+        truth.score(&decoded, subject.engine.vocoder_latency_samples())
     });
     RunReport {
         schema: SCHEMA,
@@ -237,6 +230,20 @@ pub fn run(
         progress("side by side", done.min(total), total);
     })?;
     let signal_s: f64 = plan.recordings.iter().map(|r| r.eeg.duration_s()).sum();
+    // The truth and the loudness baseline (vocoded like the candidate's output)
+    // are made once and shared by both models.
+    let vocoder_cfg = plan.candidate.vocoder_config();
+    let speech = plan
+        .recordings
+        .iter()
+        .map(|r| paired_speech(r, &vocoder_cfg.mel))
+        .collect();
+    let truth = Truth::new(
+        speech,
+        &vocoder_cfg,
+        "log-mel and audio of the speech paired with each recording",
+    )
+    .map_err(crate::pipeline::EngineError::from)?;
 
     let mut benches = Vec::new();
     for (i, s) in subjects.iter().enumerate() {
@@ -245,7 +252,7 @@ pub fn run(
             .map_err(BenchmarkError::Other)?;
         let busy = s.busy.as_secs_f64();
         benches.push(ModelBenchmark {
-            run: model_report(s, &plan.recordings, busy, signal_s),
+            run: model_report(s, &truth, &plan.recordings, busy, signal_s),
             session_rss_mb: s.session_rss_mb,
             frames_per_second: s.frames as f64 / busy.max(1e-9),
             scaling: points,
@@ -351,7 +358,8 @@ pub fn run(
         .iter()
         .map(|s| s.engine.vocoder_latency_samples())
         .collect();
-    let wer = wer::evaluate(&plan.recordings, &audio, &latency);
+    let baseline = (!truth.is_empty()).then(|| (truth.baseline_audio(), truth.baseline_delay()));
+    let wer = wer::evaluate(&plan.recordings, &audio, &latency, baseline);
     let mut it = benches.into_iter();
     Ok(BenchmarkReport {
         schema: "neurospeak.benchmark/1",

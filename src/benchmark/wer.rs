@@ -18,6 +18,9 @@ pub struct WerReport {
     pub truth: Option<f64>,
     pub candidate: Option<f64>,
     pub reference: Option<f64>,
+    /// WER of the loudness-only baseline's audio (see `pipeline::accuracy`):
+    /// what knowing the loudness contour alone gets the recogniser.
+    pub loudness_baseline: Option<f64>,
 }
 
 impl WerReport {
@@ -30,6 +33,7 @@ impl WerReport {
             truth: None,
             candidate: None,
             reference: None,
+            loudness_baseline: None,
         }
     }
 }
@@ -87,10 +91,19 @@ fn write_wav(path: &Path, samples: &[f32]) -> Result<(), String> {
     crate::pipeline::replay::write_wav(path, samples, 16_000).map_err(|e| e.to_string())
 }
 
+/// Audio per recording, and the samples by which it lags the true speech.
+pub type DelayedAudio<'a> = (&'a [Vec<f32>], usize);
+
 /// Cuts each utterance (marker to next marker) from the true speech and from
 /// each model's decoded audio (`decoded[model][recording]`, delayed by
-/// `latency[model]` samples), transcribes them all and scores them.
-pub fn evaluate(recordings: &[Recording], decoded: &[&[Vec<f32>]], latency: &[usize]) -> WerReport {
+/// `latency[model]` samples) and from the loudness baseline's audio when
+/// given, transcribes them all and scores them.
+pub fn evaluate(
+    recordings: &[Recording],
+    decoded: &[&[Vec<f32>]],
+    latency: &[usize],
+    baseline: Option<DelayedAudio>,
+) -> WerReport {
     let Some((python, script)) = python_with_pocketsphinx() else {
         return WerReport::skipped(
             "pocketsphinx is not installed in .local/venv; install it with \
@@ -98,19 +111,42 @@ pub fn evaluate(recordings: &[Recording], decoded: &[&[Vec<f32>]], latency: &[us
                 .into(),
         );
     };
-    match run(&python, &script, recordings, decoded, latency) {
-        Ok(r) => r,
+    let (mut decoded, mut latency) = (decoded.to_vec(), latency.to_vec());
+    let models = decoded.len();
+    if let Some((audio, delay)) = baseline {
+        decoded.push(audio);
+        latency.push(delay);
+    }
+    match run(&python, &script, recordings, &decoded, &latency) {
+        Ok(rates) if rates.is_empty() => {
+            WerReport::skipped("no recording has markers with paired speech".into())
+        }
+        Ok(rates) => WerReport {
+            skipped: false,
+            reason: String::new(),
+            recognizer: Some("pocketsphinx 5.1.1 (bundled US English model)".into()),
+            utterances: rates[0].1,
+            truth: Some(rates[0].0),
+            candidate: rates.get(1).map(|r| r.0),
+            reference: (models > 1).then(|| rates.get(2).map(|r| r.0)).flatten(),
+            loudness_baseline: baseline
+                .is_some()
+                .then(|| rates.get(models + 1).map(|r| r.0))
+                .flatten(),
+        },
         Err(e) => WerReport::skipped(format!("word error rate failed: {e}")),
     }
 }
 
+/// The word error rate of the true speech and of every decoded set, each with
+/// the number of utterances; empty when no recording has markers and speech.
 fn run(
     python: &Path,
     script: &Path,
     recordings: &[Recording],
     decoded: &[&[Vec<f32>]],
     latency: &[usize],
-) -> Result<WerReport, String> {
+) -> Result<Vec<(f64, usize)>, String> {
     let dir = tempfile_dir()?;
     let mut texts = Vec::new();
     let mut wavs: Vec<Vec<String>> = vec![Vec::new(); decoded.len() + 1];
@@ -169,9 +205,7 @@ fn run(
     }
     if texts.is_empty() {
         let _ = std::fs::remove_dir_all(&dir);
-        return Ok(WerReport::skipped(
-            "no recording has markers with paired speech".into(),
-        ));
+        return Ok(Vec::new());
     }
     let mut rates = Vec::new();
     for list in &wavs {
@@ -195,18 +229,10 @@ fn run(
             .zip(&hyps)
             .map(|(t, h)| word_errors(t, h))
             .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
-        rates.push(errors as f64 / words.max(1) as f64);
+        rates.push((errors as f64 / words.max(1) as f64, texts.len()));
     }
     let _ = std::fs::remove_dir_all(&dir);
-    Ok(WerReport {
-        skipped: false,
-        reason: String::new(),
-        recognizer: Some("pocketsphinx 5.1.1 (bundled US English model)".into()),
-        utterances: texts.len(),
-        truth: rates.first().copied(),
-        candidate: rates.get(1).copied(),
-        reference: rates.get(2).copied(),
-    })
+    Ok(rates)
 }
 
 fn tempfile_dir() -> Result<PathBuf, String> {

@@ -94,6 +94,10 @@ pub fn run(a: BenchmarkArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn short(v: Option<f64>) -> String {
+    v.map_or("n/a".into(), |v| format!("{v:.3}"))
+}
+
 fn lat(s: &Option<LatencyStats>, f: fn(&LatencyStats) -> f64) -> String {
     s.as_ref().map_or("n/a".into(), |s| format!("{:.3}", f(s)))
 }
@@ -183,12 +187,39 @@ fn print_table(r: &BenchmarkReport) {
             None,
         ),
         (
-            "decoded vs truth MCD (dB)",
+            "spectral-shape r",
             |m| {
                 m.run
                     .accuracy
                     .as_ref()
-                    .map_or("n/a".into(), |a| format!("{:.2}", a.mcd_db))
+                    .map_or("n/a".into(), |a| format!("{:.4}", a.spectral_shape_r))
+            },
+            None,
+        ),
+        (
+            "MCD c1-13, speech (dB)",
+            |m| {
+                m.run.accuracy.as_ref().map_or("n/a".into(), |a| {
+                    format!("{:.2}", a.mcd_db.speech_frames.c1_13)
+                })
+            },
+            None,
+        ),
+        (
+            "MCD c1-24, speech (dB)",
+            |m| {
+                m.run.accuracy.as_ref().map_or("n/a".into(), |a| {
+                    format!("{:.2}", a.mcd_db.speech_frames.c1_24)
+                })
+            },
+            None,
+        ),
+        (
+            "STOI / ESTOI",
+            |m| {
+                m.run.accuracy.as_ref().map_or("n/a".into(), |a| {
+                    format!("{} / {}", short(a.stoi), short(a.estoi))
+                })
             },
             None,
         ),
@@ -218,6 +249,24 @@ fn print_table(r: &BenchmarkReport) {
             .collect();
         println!("scaling {name:<10} {}", row.join(", "));
     }
+    if let Some(b) = r
+        .candidate
+        .run
+        .accuracy
+        .as_ref()
+        .map(|a| &a.loudness_baseline)
+    {
+        println!(
+            "loudness-only baseline vs truth: r {:.4}, spectral-shape r {:.4}, MCD c1-13 speech {:.2} dB, \
+             c1-24 speech {:.2} dB, STOI {}, ESTOI {}",
+            b.pearson_r,
+            b.spectral_shape_r,
+            b.mcd_db.speech_frames.c1_13,
+            b.mcd_db.speech_frames.c1_24,
+            short(b.stoi),
+            short(b.estoi)
+        );
+    }
     if let Some(c) = &r.comparison {
         println!(
             "candidate vs reference outputs: Pearson r {:.5}, max |error| {:.4}{}",
@@ -237,12 +286,13 @@ fn print_table(r: &BenchmarkReport) {
     } else {
         let pct = |v: Option<f64>| v.map_or("n/a".into(), |v| format!("{:.1} %", v * 100.0));
         println!(
-            "WER over {} utterances ({}): true speech {}, candidate {}, reference {}",
+            "WER over {} utterances ({}): true speech {}, candidate {}, reference {}, loudness baseline {}",
             w.utterances,
             w.recognizer.as_deref().unwrap_or("?"),
             pct(w.truth),
             pct(w.candidate),
-            pct(w.reference)
+            pct(w.reference),
+            pct(w.loudness_baseline)
         );
     }
 }

@@ -87,5 +87,24 @@ pub fn run(a: OptimizeArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
             acc.output_pearson_r, acc.max_abs_error
         ),
     }
+    if let (Some(f), Some(q), Some(b)) = (
+        &acc.fp32_vs_truth,
+        &acc.int8_vs_truth,
+        &acc.loudness_baseline,
+    ) {
+        println!(
+            "held-out vs truth, fp32 / int8 / loudness-only baseline: Pearson r {:.4} / {:.4} / {:.4}, \
+             spectral-shape r {:.4} / {:.4} / {:.4}, MCD c1-13 on speech {:.2} / {:.2} / {:.2} dB",
+            f.pearson_r,
+            q.pearson_r,
+            b.pearson_r,
+            f.spectral_shape_r,
+            q.spectral_shape_r,
+            b.spectral_shape_r,
+            f.mcd_db.speech_frames.c1_13,
+            q.mcd_db.speech_frames.c1_13,
+            b.mcd_db.speech_frames.c1_13
+        );
+    }
     Ok(())
 }

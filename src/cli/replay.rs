@@ -9,7 +9,7 @@ use super::cache_args::{CacheArgs, announce};
 use crate::bundle::Bundle;
 use crate::decoder::{DecoderOptions, init_onnxruntime};
 use crate::pipeline::{ReplayOptions, replay};
-use crate::report::{LatencyStats, write_json};
+use crate::report::{AccuracyReport, LatencyStats, write_json};
 
 #[derive(Args, Debug)]
 pub struct ReplayArgs {
@@ -39,6 +39,61 @@ fn fmt_latency(s: &Option<LatencyStats>) -> String {
             s.p50, s.p99, s.max
         )
     })
+}
+
+/// The accuracy figures of the decoded output beside the loudness-only baseline.
+pub fn print_accuracy(acc: &AccuracyReport) {
+    println!(
+        "accuracy   {} frames ({} speech), {:.1} s of audio with the decoded audio {:.0} ms behind; vs {}",
+        acc.frames_compared,
+        acc.speech_frames,
+        acc.audio.seconds_compared,
+        acc.audio.delay_ms,
+        acc.compared_against
+    );
+    let b = &acc.loudness_baseline;
+    let opt = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.3}"));
+    let rows: [(&str, String, String); 8] = [
+        (
+            "Pearson r (per bin)",
+            format!("{:.3}", acc.pearson_r),
+            format!("{:.3}", b.pearson_r),
+        ),
+        (
+            "spectral-shape r",
+            format!("{:.3}", acc.spectral_shape_r),
+            format!("{:.3}", b.spectral_shape_r),
+        ),
+        (
+            "MCD c1-13, speech (dB)",
+            format!("{:.2}", acc.mcd_db.speech_frames.c1_13),
+            format!("{:.2}", b.mcd_db.speech_frames.c1_13),
+        ),
+        (
+            "MCD c1-24, speech (dB)",
+            format!("{:.2}", acc.mcd_db.speech_frames.c1_24),
+            format!("{:.2}", b.mcd_db.speech_frames.c1_24),
+        ),
+        (
+            "MCD c1-13, all (dB)",
+            format!("{:.2}", acc.mcd_db.all_frames.c1_13),
+            format!("{:.2}", b.mcd_db.all_frames.c1_13),
+        ),
+        (
+            "MCD c1-24, all (dB)",
+            format!("{:.2}", acc.mcd_db.all_frames.c1_24),
+            format!("{:.2}", b.mcd_db.all_frames.c1_24),
+        ),
+        ("STOI", opt(acc.stoi), opt(b.stoi)),
+        ("ESTOI", opt(acc.estoi), opt(b.estoi)),
+    ];
+    println!(
+        "           {:<24}{:>9}{:>20}",
+        "", "decoded", "loudness baseline"
+    );
+    for (label, decoded, baseline) in rows {
+        println!("           {label:<24}{decoded:>9}{baseline:>20}");
+    }
 }
 
 pub fn run(a: ReplayArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
@@ -88,10 +143,7 @@ pub fn run(a: ReplayArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
     println!("decoder    {}", fmt_latency(&r.latency_ms.decoder));
     println!("algorithmic latency {:.1} ms", r.latency_ms.algorithmic);
     match &r.accuracy {
-        Some(acc) => println!(
-            "accuracy   Pearson r {:.3}, MCD {:.2} dB over {} frames ({})",
-            acc.pearson_r, acc.mcd_db, acc.frames_compared, acc.compared_against
-        ),
+        Some(acc) => print_accuracy(acc),
         None => println!("accuracy   n/a (the recording has no paired speech)"),
     }
     if r.faults.nonfinite_samples > 0 {

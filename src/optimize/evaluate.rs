@@ -10,19 +10,34 @@ use super::OptimizeError;
 use crate::bundle::Bundle;
 use crate::decoder::{Decoder, DecoderOptions, GraphOptimization};
 use crate::features::FeatureExtractor;
-use crate::metrics::{mean_bin_pearson, mel_cepstral_distortion_db};
-use crate::pipeline::accuracy::{MCD_COEFFICIENTS, true_log_mel};
+use crate::metrics::{mean_bin_pearson, mel_cepstral_distortion_db, speech_frames};
+use crate::pipeline::accuracy::{
+    MCD_COEFFICIENTS, loudness_baseline, spectral_figures, true_log_mel,
+};
+use crate::report::Figures;
 
 /// Decoder inputs of some recordings and, where the recordings carry speech, the true log-mel.
 #[derive(Clone, Debug, Default)]
 pub struct FrameSet {
     /// Frame-major inputs, `frames * input_dim` values.
     pub inputs: Vec<f32>,
-    /// The true log-mel frames aligned with `inputs` (`frames * n_mels`), when every
-    /// recording has paired speech.
-    pub truth: Option<Vec<f32>>,
+    /// The true log-mel frames aligned with `inputs`, when every recording has
+    /// paired speech.
+    pub truth: Option<TrueFrames>,
     /// The number of frames.
     pub frames: usize,
+}
+
+/// The true log-mel of a set of recordings with what the figures against it need,
+/// each made per recording.
+#[derive(Clone, Debug, Default)]
+pub struct TrueFrames {
+    /// `frames * n_mels` values.
+    pub log_mel: Vec<f32>,
+    /// Which frames hold speech (`metrics::speech_frames`).
+    pub speech: Vec<bool>,
+    /// The loudness-only baseline (`pipeline::accuracy::loudness_baseline`).
+    pub baseline: Vec<f32>,
 }
 
 /// The inputs of one recording and its true log-mel, if it has paired speech.
@@ -78,7 +93,7 @@ pub fn bundle_frames(
     let dim = plan.feature_dim();
     let n_mels = mel.n_mels;
     let mut set = FrameSet {
-        truth: Some(Vec::new()),
+        truth: Some(TrueFrames::default()),
         ..Default::default()
     };
     for part in parts {
@@ -87,7 +102,12 @@ pub fn bundle_frames(
         match (&truth, &mut set.truth) {
             (Some(t), Some(all)) => {
                 frames = frames.min(t.len() / n_mels);
-                all.extend_from_slice(&t[..frames * n_mels]);
+                let t = &t[..frames * n_mels];
+                let speech = speech_frames(t, n_mels, mel.log_floor);
+                all.baseline
+                    .extend(loudness_baseline(t, n_mels, &speech, mel.log_floor));
+                all.log_mel.extend_from_slice(t);
+                all.speech.extend(speech);
             }
             _ => set.truth = None,
         }
@@ -131,6 +151,13 @@ pub struct AccuracyComparison {
     pub int8_mcd_db: Option<f64>,
     /// Mel-cepstral distortion between quantized and float outputs, in dB (log-mel outputs only).
     pub int8_vs_fp32_mcd_db: Option<f64>,
+    /// Every frame figure of the float model against the truth (log-mel outputs
+    /// only; STOI needs audio and is `None`: optimize does not vocode).
+    pub fp32_vs_truth: Option<Figures>,
+    /// The same for the quantized model.
+    pub int8_vs_truth: Option<Figures>,
+    /// The same for the loudness-only baseline of the held-out recordings.
+    pub loudness_baseline: Option<Figures>,
 }
 
 /// Runs a model over all frames (in batches) on one thread.
@@ -188,7 +215,7 @@ pub fn decode_parallel(
 pub fn compare(
     fp32: &[f32],
     int8: &[f32],
-    truth: Option<&[f32]>,
+    truth: Option<&TrueFrames>,
     output_dim: usize,
     output_range: Option<[f32; 2]>,
     log_mel: bool,
@@ -220,7 +247,14 @@ pub fn compare(
             MCD_COEFFICIENTS,
         ));
     }
-    if let Some(t) = truth {
+    if let Some(frames) = truth {
+        let t = frames.log_mel.as_slice();
+        if log_mel {
+            let figures = |est: &[f32]| spectral_figures(t, est, output_dim, &frames.speech);
+            c.fp32_vs_truth = Some(figures(&a));
+            c.int8_vs_truth = Some(figures(&b));
+            c.loudness_baseline = Some(figures(&frames.baseline));
+        }
         let rf = mean_bin_pearson(t, &a, output_dim);
         let rq = mean_bin_pearson(t, &b, output_dim);
         c.fp32_pearson_r = Some(rf);

@@ -394,7 +394,7 @@ fn write_and_check(
     let accuracy = evaluate::compare(
         &fp32_out,
         &int8_out,
-        held.truth.as_deref(),
+        held.truth.as_ref(),
         output_dim,
         Some(bundle.manifest.decoder.output_range),
         log_mel,

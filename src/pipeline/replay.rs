@@ -157,17 +157,26 @@ pub fn replay(
         write_wav(path, &audio, m.vocoder.sample_rate_hz)?;
         outputs.insert("wav".to_string(), path.display().to_string());
     }
-    let mel_cfg = bundle.vocoder_config().mel;
-    let accuracy = accuracy::true_log_mel(rec, &mel_cfg).map(|truth| {
-        // Decoded frame k is centre frame k (future context only delays its
-        // emission), so decoded and true frames line up index by index.
-        accuracy::compare(
-            &truth,
-            &log_mel,
-            m.vocoder.n_mels,
-            "log-mel of the speech paired with the recording",
-        )
-    });
+    let vocoder_cfg = bundle.vocoder_config();
+    let accuracy = match accuracy::paired_speech(rec, &vocoder_cfg.mel) {
+        Some(speech) => {
+            let truth = accuracy::Truth::new(
+                vec![Some(speech)],
+                &vocoder_cfg,
+                "log-mel and audio of the speech paired with the recording",
+            )
+            .map_err(EngineError::from)?;
+            // Decoded frame k is centre frame k (future context only delays its
+            // emission), so decoded and true frames line up index by index; the
+            // audio lags by the vocoder's latency.
+            let decoded = accuracy::Decoded {
+                log_mel: &log_mel,
+                audio: &audio,
+            };
+            Some(truth.score(&[decoded], engine.vocoder_latency_samples()))
+        }
+        None => None,
+    };
     let signal_s = n as f64 / rate;
     let report = RunReport {
         schema: SCHEMA,
