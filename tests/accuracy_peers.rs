@@ -7,6 +7,8 @@
 //!   waveform (`pysptk.mcep`, α = 0.42), which must land on the same scale;
 //! - STOI and ESTOI against `pystoi` (tight).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -22,10 +24,10 @@ fn shared_speech(name: &str) -> Option<PathBuf> {
     if path.is_file() {
         Some(path)
     } else {
-        eprintln!(
-            "SKIPPED: {} not found (../shared/data is only present on the project machine)",
+        common::skip(&format!(
+            "{} not found (../shared/data is only present on the project machine)",
             path.display()
-        );
+        ));
         None
     }
 }
@@ -40,10 +42,10 @@ fn python_with_peers() -> Option<PathBuf> {
     if ok {
         Some(python)
     } else {
-        eprintln!(
-            "SKIPPED: {} cannot import pysptk, pystoi and scipy; run scripts/setup.sh",
+        common::skip(&format!(
+            "{} cannot import pysptk, pystoi and scipy; run scripts/setup.sh",
             python.display()
-        );
+        ));
         None
     }
 }
