@@ -13,6 +13,7 @@ mod config;
 mod error;
 pub mod evaluate;
 mod graph;
+pub mod opset;
 pub mod quantize;
 pub mod report;
 
@@ -110,7 +111,10 @@ pub fn quantize_model(
     workers: usize,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<(ModelProto, QuantSummary), OptimizeError> {
-    let plan = quantize::plan(model, cfg);
+    let (upgraded, conversion) = opset::upgrade(model)?;
+    let model = &upgraded;
+    let mut plan = quantize::plan(model, cfg);
+    plan.summary.opset_conversion = conversion;
     match cfg.mode {
         QuantMode::Dynamic => quantize::quantize_dynamic(model, &plan, scheme, cfg.per_channel),
         QuantMode::Static => {
