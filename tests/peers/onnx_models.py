@@ -55,8 +55,19 @@ def opset11_shape_ops(rng):
         helper.make_node("Hardmax", ["r"], ["hm"], name="hardmax", axis=1),
         helper.make_node("ReduceSum", ["hm"], ["hms"], name="hardmax_count", axes=[1, 2], keepdims=1),
         helper.make_node("Flatten", ["hms"], ["hmf"], name="flat_hm", axis=1),
+        # A subgraph converts too: its Unsqueeze and Squeeze read the outer `q`.
+        helper.make_node("Constant", [], ["yes"], name="yes",
+                         value=helper.make_tensor("yes_value", TensorProto.BOOL, [], [True])),
+        helper.make_node("If", ["yes"], ["qq"], name="branch",
+                         then_branch=helper.make_graph(
+                             [helper.make_node("Unsqueeze", ["q"], ["q3"], name="then_unsqueeze", axes=[2]),
+                              helper.make_node("Squeeze", ["q3"], ["qq_then"], name="then_squeeze", axes=[2])],
+                             "then", [], [helper.make_tensor_value_info("qq_then", TensorProto.FLOAT, None)]),
+                         else_branch=helper.make_graph(
+                             [helper.make_node("Identity", ["q"], ["qq_else"], name="else_identity")],
+                             "else", [], [helper.make_tensor_value_info("qq_else", TensorProto.FLOAT, None)])),
         helper.make_node("Mul", ["sf", "ten"], ["sf10"], name="softmax_gain"),
-        helper.make_node("Concat", ["sf10", "q", "uf", "ls", "hmf", "hmf", "hmf", "hmf"], ["cat"],
+        helper.make_node("Concat", ["sf10", "qq", "uf", "ls", "hmf", "hmf", "hmf", "hmf"], ["cat"],
                          name="cat", axis=1),
         helper.make_node("Gemm", ["cat", "w1", "b1"], ["y"], name="fc1"),
     ]
