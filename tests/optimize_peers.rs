@@ -236,7 +236,11 @@ fn gemm_alpha_beta_and_transposes_survive_the_dynamic_rewrite() {
     );
     let yq = run(&q, &p, &dir.path().join("int8-static.onnx"));
     let r = mean_bin_pearson(&p.y, &yq, p.m);
-    assert!(r >= 0.99, "static INT8 vs onnxruntime: Pearson r {r}");
+    let err = max_abs_diff(&yq, &p.y) / max_abs(&p.y);
+    assert!(
+        r >= 0.99 && err <= 0.05,
+        "static INT8 vs onnxruntime's float outputs: Pearson r {r}, max abs error {err} of the largest output"
+    );
 }
 
 #[test]
