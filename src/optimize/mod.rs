@@ -574,7 +574,7 @@ pub fn quantization_warnings(summary: &QuantSummary) -> Vec<String> {
         w.push(format!(
             "{} int32 bias values lay beyond the int32 range (bias / (input scale x weight scale)) and were \
              clamped, so those outputs are off by the excess (nodes: {}); exclude those nodes \
-             (exclude_nodes) or use per_channel: true",
+             (exclude_nodes) or use `mode: dynamic`, which keeps biases in float",
             summary.clamped_bias_values,
             nodes.join(", ")
         ));
