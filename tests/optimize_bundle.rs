@@ -9,10 +9,11 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use neurospeak::bundle::{Bundle, sha256_file, write_manifest};
+use neurospeak::decoder::{Decoder, DecoderOptions};
 use neurospeak::onnx::{OnnxError, load_model};
 use neurospeak::optimize::{
-    CalibrationMethod, OPTIMIZED_DIR, ORT_EXTENDED_FILE, ORT_FORMAT_FILE, OptimizeError,
-    OptimizeOptions, QuantConfig, REPORT_FILE, optimize_bundle,
+    CalibrationMethod, OPTIMIZED_DIR, ORT_EXTENDED_FILE, ORT_FORMAT_DIR, ORT_FORMAT_FILE,
+    OptimizeError, OptimizeOptions, QuantConfig, REPORT_FILE, Scheme, optimize_bundle,
 };
 use neurospeak::synth::{CorpusConfig, forward::ForwardConfig, generate};
 
@@ -106,14 +107,37 @@ fn demo_model_optimizes_within_tolerance_and_the_guard_refuses_a_bad_one() {
         "optimize does not vocode"
     );
 
-    // The ORT (flatbuffer) format: its file identifier is "ORTM" at bytes 4..8.
-    let ort_bytes = std::fs::read(dir.join(ORT_FORMAT_FILE)).expect("the .ort model was saved");
+    // The portable scheme by default, recorded in the manifest; nothing clamped.
+    assert_eq!(report.scheme.scheme, Scheme::U8S8ReduceRange);
+    assert!(report.scheme.portable && report.scheme.requires_cpu.is_empty());
+    let o = bundle.manifest.optimization.as_ref().expect("recorded");
+    assert_eq!(
+        (o.mode.as_str(), o.scheme.as_str()),
+        ("static", "u8s8_reduce_range")
+    );
+    assert!(o.requires_cpu.is_empty());
+    assert_eq!(report.quantization.clamped_bias_values, 0);
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+
+    // The ORT (flatbuffer) format: a bundle of its own that loads and decodes as model.onnx.
+    let ort = Bundle::load(&dir.join(ORT_FORMAT_DIR)).expect("the ORT-format bundle loads");
+    let ort_bytes = std::fs::read(&ort.model_path).expect("the .ort model was saved");
     assert_eq!(&ort_bytes[4..8], b"ORTM");
+    assert!(ort.model_path.ends_with(ORT_FORMAT_FILE));
     assert!(
-        report.ort_format.contains("model.ort"),
+        report.ort_format.contains(ORT_FORMAT_DIR),
         "{}",
         report.ort_format
     );
+    let mut a = Decoder::load(&bundle.model_path, &DecoderOptions::default()).unwrap();
+    let mut b = Decoder::load(&ort.model_path, &DecoderOptions::default()).unwrap();
+    let x: Vec<f32> = (0..a.input_dim())
+        .map(|i| (i % 13) as f32 * 0.3 - 1.8)
+        .collect();
+    let (mut ya, mut yb) = (vec![0f32; a.output_dim()], vec![0f32; b.output_dim()]);
+    a.run(&x, &mut ya).unwrap();
+    b.run(&x, &mut yb).unwrap();
+    assert_eq!(ya, yb, "the ORT-format decoder differs from model.onnx");
 
     // ORT's Extended-level graph fuses every DequantizeLinear into the quantized kernels.
     let ext = load_model(&dir.join(ORT_EXTENDED_FILE)).expect("the Extended graph was saved");

@@ -568,3 +568,42 @@ fn reduce_range_and_u8u8_schemes_load_fuse_and_stay_close() {
         }
     }
 }
+
+#[test]
+fn int32_bias_values_beyond_range_are_counted_and_warned_about() {
+    if !common::onnxruntime() {
+        return;
+    }
+    // Weights of about 1e-5 and inputs of about 1: the bias scale (input scale x weight
+    // scale) is near 1e-8, so a bias of 1e4 needs about 1e12 steps, far beyond int32.
+    let (d, m) = (8usize, 4usize);
+    let mut rng = ChaCha8Rng::seed_from_u64(12);
+    let bias = vec![1e4f32, -1e4, 0.0, 1e4];
+    let inits = vec![
+        ftensor("w", &[d as i64, m as i64], random(&mut rng, d * m, 1e-5)),
+        ftensor("b", &[m as i64], bias.clone()),
+    ];
+    let nodes = vec![n("Gemm", "fc", &["x", "w", "b"], &["y"], vec![])];
+    let model = model(nodes, inits, d as i64, m as i64);
+    let o = quantize_and_compare(&model, d, &static_cfg());
+    let expected = bias.iter().filter(|b| b.abs() > 1.0).count();
+    assert_eq!(o.summary.clamped_bias_values, expected, "{:?}", o.summary);
+    let fc = &o.summary.quantized[0];
+    assert!(
+        fc.detail.contains(&format!("{expected} bias values")),
+        "{}",
+        fc.detail
+    );
+    let warnings = neurospeak::optimize::quantization_warnings(&o.summary);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("3 int32 bias values") && warnings[0].contains("fc"),
+        "{warnings:?}"
+    );
+
+    // An ordinary model clamps nothing and warns about nothing.
+    let (m, d) = mlp_gemm(&mut ChaCha8Rng::seed_from_u64(1));
+    let o = quantize_and_compare(&m, d, &static_cfg());
+    assert_eq!(o.summary.clamped_bias_values, 0);
+    assert!(neurospeak::optimize::quantization_warnings(&o.summary).is_empty());
+}

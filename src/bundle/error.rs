@@ -48,4 +48,16 @@ pub enum BundleError {
         expected: String,
         found: String,
     },
+    #[error(
+        "{path}: this bundle's INT8 decoder (scheme {scheme}) requires the CPU feature(s) {missing} \
+         (`optimization.requires_cpu`), which this machine lacks: its integer kernel could saturate and \
+         decode other values than the ones `neurospeak optimize` checked. Run it on a CPU with them, or \
+         re-run `neurospeak optimize` on the float parent bundle{parent} with the default `scheme: portable`"
+    )]
+    CpuRequirement {
+        path: PathBuf,
+        scheme: String,
+        missing: String,
+        parent: String,
+    },
 }

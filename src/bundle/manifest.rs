@@ -22,6 +22,24 @@ pub struct Manifest {
     pub decoder: DecoderSection,
     pub vocoder: VocoderSection,
     pub provenance: Provenance,
+    /// How the decoder was optimized (written by `neurospeak optimize`); absent for float models.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optimization: Option<OptimizationSection>,
+}
+
+/// What `neurospeak optimize` did to the decoder, and what the result needs to run as checked.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptimizationSection {
+    /// `static` or `dynamic` INT8.
+    pub mode: String,
+    /// The integer scheme: `u8s8`, `u8s8_reduce_range` or `u8u8`.
+    pub scheme: String,
+    /// CPU features the decoder needs to compute what `optimize` checked (see
+    /// [`super::cpu`]); empty for a portable bundle. Loading refuses the bundle on a
+    /// machine without them.
+    #[serde(default)]
+    pub requires_cpu: Vec<String>,
 }
 
 /// What the model expects from the amplifier.

@@ -2,6 +2,7 @@
 //! manifest. Loading validates the manifest, checks the ONNX file against its
 //! recorded hash, and resolves typed plans for the front-end and vocoder.
 
+pub mod cpu;
 mod error;
 pub mod manifest;
 mod validate;
@@ -56,6 +57,7 @@ impl Bundle {
                 message: e.to_string(),
             })?;
         validate::validate(&manifest, &manifest_path)?;
+        check_cpu(&manifest, &manifest_path, &cpu::HostCpu::this())?;
         let model_path = dir.join(&manifest.decoder.file);
         if !model_path.is_file() {
             return Err(BundleError::MissingModel { path: model_path });
@@ -99,6 +101,35 @@ impl Bundle {
     pub fn sha256(&self) -> &str {
         &self.manifest.provenance.sha256
     }
+}
+
+/// Refuses a manifest whose `optimization.requires_cpu` names features `host` lacks.
+pub fn check_cpu(m: &Manifest, path: &Path, host: &cpu::HostCpu) -> Result<(), BundleError> {
+    let Some(o) = &m.optimization else {
+        return Ok(());
+    };
+    let missing = cpu::unmet(&o.requires_cpu, host);
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(BundleError::CpuRequirement {
+        path: path.to_path_buf(),
+        scheme: o.scheme.clone(),
+        missing: missing
+            .iter()
+            .map(|f| match *f {
+                cpu::VNNI => "vnni (AVX512-VNNI or AVX-VNNI on x86-64)".to_string(),
+                other => other.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        parent: m
+            .provenance
+            .parent
+            .as_ref()
+            .map(|p| format!(" ({p})"))
+            .unwrap_or_default(),
+    })
 }
 
 /// Resolves the front-end section of a manifest into a plan.

@@ -258,6 +258,39 @@ pub fn validate(m: &Manifest, path: &Path) -> Result<(), BundleError> {
             "see models/demo/neurospeak.yaml for a working vocoder section",
         )?;
     }
+    if let Some(o) = &m.optimization {
+        c.check(
+            ["static", "dynamic"].contains(&o.mode.as_str()),
+            "optimization.mode",
+            "static or dynamic",
+            &o.mode,
+            "re-run `neurospeak optimize`, which writes this section",
+        )?;
+        c.check(
+            ["u8s8", "u8s8_reduce_range", "u8u8"].contains(&o.scheme.as_str()),
+            "optimization.scheme",
+            "u8s8, u8s8_reduce_range or u8u8",
+            &o.scheme,
+            "re-run `neurospeak optimize`, which writes this section",
+        )?;
+        if let Some(unknown) = o
+            .requires_cpu
+            .iter()
+            .find(|f| !super::cpu::KNOWN_FEATURES.contains(&f.as_str()))
+        {
+            c.check(
+                false,
+                "optimization.requires_cpu",
+                format!(
+                    "CPU features this build can check ({})",
+                    super::cpu::KNOWN_FEATURES.join(", ")
+                ),
+                unknown,
+                "the bundle was written by another version of neurospeak: load it with that version, \
+                 or re-run `neurospeak optimize` with this one",
+            )?;
+        }
+    }
     c.check(
         m.provenance.sha256.len() == 64,
         "provenance.sha256",

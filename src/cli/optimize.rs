@@ -20,7 +20,7 @@ pub struct OptimizeArgs {
     /// Quantization configuration (defaults apply when absent).
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Also save ONNX Runtime's optimised graph (Extended level) as optimized_model/model.ort-extended.onnx and, in ORT format, model.ort.
+    /// Also save ONNX Runtime's optimised graph (Extended level) as optimized_model/model.ort-extended.onnx and, in ORT format, the bundle optimized_model/ort/ (model.ort), which replay, run and benchmark load.
     #[arg(long)]
     pub to_onnx: bool,
     /// Spread feature extraction, calibration and evaluation over worker threads.
@@ -63,12 +63,26 @@ pub fn run(a: OptimizeArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
         a.output_dir.join(REPORT_FILE).display()
     );
     println!(
-        "size {} -> {} bytes ({:.1} %), scheme {:?}",
+        "size {} -> {} bytes ({:.1} %), scheme {} ({})",
         report.size.fp32_bytes,
         report.size.int8_bytes,
         100.0 * report.size.ratio,
-        report.scheme.scheme
+        report.scheme.scheme.name(),
+        if report.scheme.portable {
+            "portable: runs as checked on any CPU".to_string()
+        } else {
+            format!(
+                "requires CPU feature {}; the bundle does not load without it",
+                report.scheme.requires_cpu.join(", ")
+            )
+        }
     );
+    if let Some(c) = &report.quantization.opset_conversion {
+        println!("{c}");
+    }
+    for w in &report.warnings {
+        println!("warning: {w}");
+    }
     if let Some(t) = &report.timing {
         println!(
             "decoder time per frame (median of {} single-frame runs): fp32 {:.4} ms, int8 {:.4} ms ({:.1} % less)",

@@ -21,7 +21,7 @@ pub use probe::Probe;
 pub use runtime::{
     RuntimeError, init_onnxruntime, locate_onnxruntime, onnxruntime_build_info, onnxruntime_version,
 };
-pub use session::Decoder;
+pub use session::{Decoder, is_ort_format};
 
 /// How much ONNX Runtime may rewrite the graph when it loads a model.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -62,12 +62,30 @@ impl Decoder {
             path: model_path.to_path_buf(),
             source,
         })?;
-        crate::onnx::parse_model(model_path, &bytes)?;
+        let ort_format = is_ort_format(&bytes);
+        if ort_format {
+            if let Some(save) = &opts.optimized_model_path {
+                return Err(DecoderError::Session {
+                    path: model_path.to_path_buf(),
+                    reason: format!(
+                        "the model is in ONNX Runtime's ORT format, already optimized, and cannot be saved \
+                         again as {}; save the optimized graph from the ONNX model it was made from",
+                        save.display()
+                    ),
+                });
+            }
+        } else {
+            crate::onnx::parse_model(model_path, &bytes)?;
+        }
 
         let build = |source: &Path, bytes: &[u8], level: GraphOptimization, save: Option<&Path>| {
             session(env, source, bytes, opts, level, save)
         };
         let (session, graph_cache) = match &opts.cache_dir {
+            _ if ort_format => {
+                let session = build(model_path, &bytes, opts.optimization, None)?;
+                (session, GraphCacheStatus::OrtFormat)
+            }
             Some(dir)
                 if opts.optimized_model_path.is_none()
                     && opts.optimization != GraphOptimization::Disable =>
@@ -243,6 +261,12 @@ fn session(
         .map_err(session_err(source))?
         .with_intra_op_spinning(opts.spin)
         .map_err(session_err(source))?;
+    if is_ort_format(bytes) {
+        // Said explicitly: ONNX Runtime would otherwise guess the format from the bytes.
+        builder = builder
+            .with_config_entry("session.load_model_format", "ORT")
+            .map_err(session_err(source))?;
+    }
     if let Some(out) = save {
         if out.extension().is_some_and(|e| e == "ort") {
             // A `.ort` path asks for ONNX Runtime's flatbuffer format
@@ -258,6 +282,14 @@ fn session(
     builder
         .commit_from_memory(bytes)
         .map_err(session_err(source))
+}
+
+/// Whether `bytes` hold a model in ONNX Runtime's ORT (flatbuffer) format: its file
+/// identifier `ORTM` at bytes 4..8, after the flatbuffer's root offset. (An ONNX file
+/// would look like this only if its producer name began with `ORTM` right after a
+/// one-byte `ir_version`.)
+pub fn is_ort_format(bytes: &[u8]) -> bool {
+    bytes.get(4..8) == Some(b"ORTM".as_slice())
 }
 
 /// Copies `input` into the bound tensor, runs the session and copies the result out.

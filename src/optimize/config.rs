@@ -34,8 +34,11 @@ pub enum QuantMode {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SchemeChoice {
-    /// U8S8 when the CPU has VNNI, otherwise U8S8 with 7-bit weights.
+    /// U8S8 with 7-bit weights: exact on every CPU, so the bundle runs anywhere as checked.
     #[default]
+    Portable,
+    /// Machine-specific: U8S8 when this CPU has VNNI (and the bundle then requires VNNI),
+    /// otherwise U8S8 with 7-bit weights.
     Auto,
     /// Unsigned 8-bit activations, signed 8-bit weights.
     U8s8,
@@ -57,7 +60,7 @@ pub struct QuantConfig {
     pub percentile: f64,
     /// One weight scale per output channel instead of one per tensor.
     pub per_channel: bool,
-    /// `auto`, `u8s8`, `u8s8_reduce_range` or `u8u8`.
+    /// `portable`, `auto`, `u8s8`, `u8s8_reduce_range` or `u8u8`.
     pub scheme: SchemeChoice,
     /// Node names left in float.
     pub exclude_nodes: Vec<String>,
@@ -80,7 +83,7 @@ impl Default for QuantConfig {
             method: CalibrationMethod::MinMax,
             percentile: 99.99,
             per_channel: true,
-            scheme: SchemeChoice::Auto,
+            scheme: SchemeChoice::Portable,
             exclude_nodes: Vec::new(),
             exclude_op_types: Vec::new(),
             tolerance_r: 0.01,

@@ -69,6 +69,22 @@ pub enum OptimizeError {
         /// What went wrong.
         reason: String,
     },
+    /// The model's opset is older than the converter handles.
+    #[error(
+        "the model imports opset {found} of the default ONNX domain; the quantized graph is written at \
+         opset {target}, and the quantizer converts models from opset {oldest} on only (too many operators \
+         changed before it). Re-export the model at opset {target} or later (for example \
+         torch.onnx.export(..., opset_version=17)) or convert it first with \
+         onnx.version_converter.convert_version(model, {target})"
+    )]
+    Opset {
+        /// The model's default-domain opset.
+        found: i64,
+        /// The opset of the quantized graph.
+        target: i64,
+        /// The oldest opset converted.
+        oldest: i64,
+    },
     /// The quantized model lost too much accuracy; nothing was written as optimized.
     #[error(
         "the quantized model lost too much accuracy on the held-out data: {metric} is {int8:.4} against \

@@ -13,6 +13,7 @@ mod config;
 mod error;
 pub mod evaluate;
 mod graph;
+pub mod opset;
 pub mod quantize;
 pub mod report;
 
@@ -26,6 +27,7 @@ pub use config::{CalibrationMethod, QuantConfig, QuantMode, SchemeChoice};
 pub use error::OptimizeError;
 pub use quantize::{NodeDecision, QuantPlan, QuantSummary};
 
+use crate::bundle::manifest::OptimizationSection;
 use crate::bundle::{Bundle, sha256_file, write_manifest};
 use crate::decoder::{Decoder, DecoderOptions, GraphOptimization};
 use crate::onnx::{load_model, save_model};
@@ -46,50 +48,68 @@ pub enum Scheme {
     U8U8,
 }
 
-/// Whether this CPU has VNNI (AVX512-VNNI or AVX-VNNI) dot-product instructions.
-pub fn cpu_has_vnni() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx512vnni")
-            || std::arch::is_x86_feature_detected!("avxvnni")
+pub use crate::bundle::cpu::cpu_has_vnni;
+
+impl Scheme {
+    /// The scheme's name in the configuration, the report and the manifest.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scheme::U8S8 => "u8s8",
+            Scheme::U8S8ReduceRange => "u8s8_reduce_range",
+            Scheme::U8U8 => "u8u8",
+        }
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
+
+    /// The CPU features a decoder in this scheme needs to compute what was checked on
+    /// any machine: full-range signed weights saturate the x86 kernel without VNNI.
+    pub fn requires_cpu(self) -> Vec<String> {
+        match self {
+            Scheme::U8S8 => vec![crate::bundle::cpu::VNNI.to_string()],
+            Scheme::U8S8ReduceRange | Scheme::U8U8 => Vec::new(),
+        }
     }
 }
 
 /// Resolves the configured scheme for this CPU and says why.
 pub fn resolve_scheme(choice: SchemeChoice) -> SchemeReport {
     let vnni = cpu_has_vnni();
+    let set = "set in the configuration".to_string();
     let (scheme, reason) = match choice {
-        SchemeChoice::U8s8 => (Scheme::U8S8, "set in the configuration".to_string()),
-        SchemeChoice::U8s8ReduceRange => (
+        SchemeChoice::Portable => (
             Scheme::U8S8ReduceRange,
-            "set in the configuration".to_string(),
+            "portable (the default): weights use 7 bits, so no CPU's u8 x s8 kernel can saturate \
+             (the AVX2 vpmaddubsw adds pairs of products in 16 bits); the bundle runs as checked anywhere"
+                .to_string(),
         ),
-        SchemeChoice::U8u8 => (Scheme::U8U8, "set in the configuration".to_string()),
+        SchemeChoice::U8s8 => (Scheme::U8S8, set),
+        SchemeChoice::U8s8ReduceRange => (Scheme::U8S8ReduceRange, set),
+        SchemeChoice::U8u8 => (Scheme::U8U8, set),
         SchemeChoice::Auto if vnni => (
             Scheme::U8S8,
-            "auto: the CPU has VNNI (vpdpbusd accumulates u8 x s8 products in 32 bits), so full \
-             8-bit signed weights cannot saturate"
+            "auto (machine-specific): the CPU has VNNI (vpdpbusd accumulates u8 x s8 products in 32 bits), \
+             so full 8-bit signed weights cannot saturate here; the bundle requires VNNI on x86-64"
                 .to_string(),
         ),
         SchemeChoice::Auto if cfg!(target_arch = "x86_64") => (
             Scheme::U8S8ReduceRange,
-            "auto: the CPU has no VNNI; the AVX2 u8 x s8 kernel (vpmaddubsw) adds pairs of products \
-             in 16 bits and can saturate with full-range weights, so weights use 7 bits"
+            "auto (machine-specific): the CPU has no VNNI; the AVX2 u8 x s8 kernel (vpmaddubsw) adds pairs \
+             of products in 16 bits and can saturate with full-range weights, so weights use 7 bits"
                 .to_string(),
         ),
         SchemeChoice::Auto => (
             Scheme::U8S8,
-            "auto: not an x86 CPU; the ARM integer dot-product kernels do not saturate".to_string(),
+            "auto (machine-specific): not an x86 CPU; the ARM integer dot-product kernels do not saturate, \
+             but x86-64 CPUs without VNNI would, so the bundle requires VNNI on x86-64"
+                .to_string(),
         ),
     };
+    let requires_cpu = scheme.requires_cpu();
     SchemeReport {
         scheme,
         reason,
         cpu_vnni: vnni,
+        portable: requires_cpu.is_empty(),
+        requires_cpu,
     }
 }
 
@@ -110,7 +130,10 @@ pub fn quantize_model(
     workers: usize,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<(ModelProto, QuantSummary), OptimizeError> {
-    let plan = quantize::plan(model, cfg);
+    let (upgraded, conversion) = opset::upgrade(model)?;
+    let model = &upgraded;
+    let mut plan = quantize::plan(model, cfg);
+    plan.summary.opset_conversion = conversion;
     match cfg.mode {
         QuantMode::Dynamic => quantize::quantize_dynamic(model, &plan, scheme, cfg.per_channel),
         QuantMode::Static => {
@@ -158,6 +181,8 @@ pub const REPORT_FILE: &str = "optimize_report.json";
 pub const ORT_EXTENDED_FILE: &str = "model.ort-extended.onnx";
 /// The same optimised graph in ONNX Runtime's own (flatbuffer) format.
 pub const ORT_FORMAT_FILE: &str = "model.ort";
+/// The bundle inside the optimized one whose decoder is [`ORT_FORMAT_FILE`].
+pub const ORT_FORMAT_DIR: &str = "ort";
 
 fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> OptimizeError {
     let path = path.to_path_buf();
@@ -182,6 +207,7 @@ pub fn optimize_bundle(
         message,
     })?;
     let bundle = Bundle::load(&opts.model_path)?;
+    refuse_ort_format(&bundle)?;
     let model = load_model(&bundle.model_path)?;
     let float_decoder = Decoder::load(&bundle.model_path, &DecoderOptions::default())?;
     let (input_dim, output_dim) = (float_decoder.input_dim(), float_decoder.output_dim());
@@ -232,6 +258,19 @@ pub fn optimize_bundle(
     }
 
     let scheme = resolve_scheme(cfg.scheme);
+    let host = crate::bundle::cpu::HostCpu::this();
+    let unmet = crate::bundle::cpu::unmet(&scheme.requires_cpu, &host);
+    if !unmet.is_empty() {
+        return Err(OptimizeError::Config {
+            path: PathBuf::from("(options)"),
+            message: format!(
+                "scheme {} requires the CPU feature(s) {} (VNNI: AVX512-VNNI or AVX-VNNI), which this machine \
+                 lacks, so its accuracy cannot be checked here; use `scheme: portable` (the default)",
+                scheme.scheme.name(),
+                unmet.join(", ")
+            ),
+        });
+    }
     log(&format!(
         "quantizing ({:?}, {:?}, {:?}): {}",
         cfg.mode, cfg.method, scheme.scheme, scheme.reason
@@ -358,6 +397,15 @@ fn write_and_check(
     manifest.provenance.parent = Some(opts.model_path.display().to_string());
     manifest.provenance.command = opts.command.clone();
     manifest.provenance.sha256 = sha256_file(&qpath).map_err(io_err("hash", &qpath))?;
+    manifest.optimization = Some(OptimizationSection {
+        mode: match cfg.mode {
+            QuantMode::Static => "static",
+            QuantMode::Dynamic => "dynamic",
+        }
+        .into(),
+        scheme: scheme.scheme.name().into(),
+        requires_cpu: scheme.requires_cpu.clone(),
+    });
     // Load once in ONNX Runtime (checks that it accepts the rewrite) and, if asked,
     // save its Extended-level graph.
     let ort_extended = if opts.to_onnx {
@@ -370,11 +418,13 @@ fn write_and_check(
                 ..Default::default()
             },
         )?;
+        let ort_dir = tmp.join(ORT_FORMAT_DIR);
+        std::fs::create_dir_all(&ort_dir).map_err(io_err("create", &ort_dir))?;
         Decoder::load(
             &qpath,
             &DecoderOptions {
                 optimization: GraphOptimization::Extended,
-                optimized_model_path: Some(tmp.join(ORT_FORMAT_FILE)),
+                optimized_model_path: Some(ort_dir.join(ORT_FORMAT_FILE)),
                 ..Default::default()
             },
         )?;
@@ -418,6 +468,9 @@ fn write_and_check(
     }
     write_manifest(tmp, &manifest).map_err(io_err("write the manifest in", tmp))?;
     Bundle::load(tmp)?;
+    if opts.to_onnx {
+        write_ort_bundle(&manifest, &tmp.join(ORT_FORMAT_DIR), final_dir)?;
+    }
 
     let timing = if passed && cfg.timing_runs > 0 {
         log(&format!(
@@ -446,6 +499,10 @@ fn write_and_check(
     let names =
         |fs: &[PathBuf]| -> Vec<String> { fs.iter().map(|p| p.display().to_string()).collect() };
     let stays_float = stays_float_statement(summary, cfg.mode);
+    let warnings = quantization_warnings(summary);
+    for w in &warnings {
+        log(&format!("warning: {w}"));
+    }
     let status = if passed { "ok" } else { "failed" };
     Ok(OptimizeReport {
         schema: OPTIMIZE_SCHEMA,
@@ -493,13 +550,81 @@ fn write_and_check(
         ort_extended_model: ort_extended,
         ort_format: if opts.to_onnx {
             format!(
-                "{} (ONNX Runtime's flatbuffer format, Extended level, for minimal mobile and edge builds)",
-                final_dir.join(ORT_FORMAT_FILE).display()
+                "{}: a bundle whose decoder is {ORT_FORMAT_FILE}, ONNX Runtime's flatbuffer format at the \
+                 Extended level; replay, run and benchmark load it, and so do minimal ONNX Runtime builds",
+                final_dir.join(ORT_FORMAT_DIR).display()
             )
         } else {
             "not written: pass --to-onnx".into()
         },
+        warnings,
     })
+}
+
+/// What the reader of the report must be warned about.
+pub fn quantization_warnings(summary: &QuantSummary) -> Vec<String> {
+    let mut w = Vec::new();
+    if summary.clamped_bias_values > 0 {
+        let nodes: Vec<&str> = summary
+            .quantized
+            .iter()
+            .filter(|d| d.detail.contains("clamped"))
+            .map(|d| d.name.as_str())
+            .collect();
+        w.push(format!(
+            "{} int32 bias values lay beyond the int32 range (bias / (input scale x weight scale)) and were \
+             clamped, so those outputs are off by the excess (nodes: {}); exclude those nodes \
+             (exclude_nodes) or use `mode: dynamic`, which keeps biases in float",
+            summary.clamped_bias_values,
+            nodes.join(", ")
+        ));
+    }
+    w
+}
+
+/// Refuses a bundle whose decoder is in ORT format: it holds ONNX Runtime's already
+/// optimized graph, which cannot be read as ONNX or quantized again.
+fn refuse_ort_format(bundle: &Bundle) -> Result<(), OptimizeError> {
+    let mut head = [0u8; 8];
+    let read = std::fs::File::open(&bundle.model_path)
+        .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+        .map_err(io_err("read", &bundle.model_path))?;
+    if !crate::decoder::is_ort_format(&head[..read]) {
+        return Ok(());
+    }
+    Err(OptimizeError::Data {
+        reason: format!(
+            "{}: the decoder is in ONNX Runtime's ORT format, an already optimized graph that cannot be \
+             quantized; optimize the ONNX bundle it was made from{}",
+            bundle.model_path.display(),
+            bundle
+                .manifest
+                .provenance
+                .parent
+                .as_ref()
+                .map(|p| format!(" ({p})"))
+                .unwrap_or_default()
+        ),
+    })
+}
+
+/// Writes the manifest of the ORT-format bundle in `dir` (its `model.ort` is already
+/// there) and checks that the bundle loads and its decoder runs in ONNX Runtime.
+fn write_ort_bundle(
+    onnx_manifest: &crate::bundle::Manifest,
+    dir: &Path,
+    final_dir: &Path,
+) -> Result<(), OptimizeError> {
+    let model = dir.join(ORT_FORMAT_FILE);
+    let mut m = onnx_manifest.clone();
+    m.decoder.file = ORT_FORMAT_FILE.into();
+    m.name = format!("{}-ort", onnx_manifest.name);
+    m.provenance.parent = Some(final_dir.display().to_string());
+    m.provenance.sha256 = sha256_file(&model).map_err(io_err("hash", &model))?;
+    write_manifest(dir, &m).map_err(io_err("write the manifest in", dir))?;
+    let b = Bundle::load(dir)?;
+    Decoder::load(&b.model_path, &DecoderOptions::default())?;
+    Ok(())
 }
 
 /// Says in one sentence what runs in float after quantization.

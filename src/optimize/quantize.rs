@@ -16,6 +16,7 @@ use serde::Serialize;
 use super::graph::{
     byte_tensor, dims, float_tensor, float_values, get_float, get_int, int_attr, int32_tensor, node,
 };
+use super::opset::{QUANTIZED_OPSET, default_opset};
 use super::{OptimizeError, QuantConfig, QuantMode, Scheme};
 
 /// Operators the quantizer rewrites.
@@ -76,6 +77,11 @@ pub struct QuantSummary {
     pub pass_through: BTreeMap<String, usize>,
     /// Activation tensors given a QuantizeLinear/DequantizeLinear pair (static mode).
     pub activation_tensors: usize,
+    /// How the model's opset was raised to the quantized graph's, when it was.
+    pub opset_conversion: Option<String>,
+    /// Bias values whose int32 form (bias / (input scale x weight scale)) lay beyond the
+    /// int32 range and were clamped to it (static mode); each one is off by the excess.
+    pub clamped_bias_values: usize,
 }
 
 /// One node to rewrite.
@@ -205,10 +211,12 @@ pub fn plan(model: &ModelProto, cfg: &QuantConfig) -> QuantPlan {
         };
         match op {
             "Gemm" => {
-                if get_int(n, "transA").unwrap_or(0) != 0 {
-                    summary
-                        .left_float
-                        .push(decision("Gemm with transA = 1 is not quantized".into()));
+                let dynamic = cfg.mode == QuantMode::Dynamic;
+                if get_int(n, "transA").unwrap_or(0) != 0 && !dynamic {
+                    summary.left_float.push(decision(
+                        "Gemm with transA = 1 is not quantized in static mode (dynamic mode transposes the input)"
+                            .into(),
+                    ));
                     continue;
                 }
                 if !float_init(b, &[2]) {
@@ -224,12 +232,22 @@ pub fn plan(model: &ModelProto, cfg: &QuantConfig) -> QuantPlan {
                     let ok = inits
                         .get(c)
                         .is_some_and(|ct| float_values(ct).is_some_and(|v| v.len() == out_dim));
+                    // The dynamic rewrite folds alpha into the weight and beta into the bias;
+                    // the static one keeps the node, whose int32 bias has no room for them.
                     let unit = get_float(n, "beta").unwrap_or(1.0) == 1.0
                         && get_float(n, "alpha").unwrap_or(1.0) == 1.0;
-                    if !ok || !unit {
+                    if !ok {
                         summary.left_float.push(decision(format!(
-                            "its bias C is not a float initializer of {out_dim} values or alpha/beta differ from 1"
+                            "its bias C is not a float initializer of {out_dim} values"
                         )));
+                        continue;
+                    }
+                    if !unit && !dynamic {
+                        summary.left_float.push(decision(
+                            "Gemm with a bias and alpha or beta other than 1 is not quantized in static mode \
+                             (dynamic mode folds them into the weight and the bias)"
+                                .into(),
+                        ));
                         continue;
                     }
                     t.bias = Some(c.to_string());
@@ -425,6 +443,7 @@ pub fn quantize_static(
     scheme: Scheme,
     per_channel: bool,
 ) -> Result<(ModelProto, QuantSummary), OptimizeError> {
+    require_opset(model)?;
     let mut out = model.clone();
     let (g, inits) = graph_and_initializers(&mut out)?;
     let mut summary = plan.summary.clone();
@@ -490,6 +509,7 @@ pub fn quantize_static(
         }
         let (w_dq, w_scales) = done_weights[&key].clone();
         replace.insert((t.index, 1), w_dq);
+        let mut bias_clamped = 0usize;
         if let Some(b) = &t.bias {
             let x_scale = act[&t.act_inputs[0].1].0;
             let values = float_values(&inits[b]).expect("checked in plan");
@@ -498,14 +518,21 @@ pub fn quantize_static(
             } else {
                 vec![w_scales[0] * x_scale]
             };
+            let mut clamped = 0usize;
             let q: Vec<i32> = values
                 .iter()
                 .enumerate()
                 .map(|(i, v)| {
                     let s = scales[if per_channel { i } else { 0 }];
-                    (v / s).round().clamp(i32::MIN as f32, i32::MAX as f32) as i32
+                    let x = (f64::from(*v) / f64::from(s)).round();
+                    if !(f64::from(i32::MIN)..=f64::from(i32::MAX)).contains(&x) {
+                        clamped += 1;
+                    }
+                    x.clamp(f64::from(i32::MIN), f64::from(i32::MAX)) as i32
                 })
                 .collect();
+            summary.clamped_bias_values += clamped;
+            bias_clamped = clamped;
             let base = format!("{b}_{}", node_name(n, t.index));
             let pdims = param_dims(scales.len(), per_channel);
             new_inits.push(int32_tensor(
@@ -539,7 +566,7 @@ pub fn quantize_static(
             name: node_name(n, t.index),
             op_type: t.op.clone(),
             detail: format!(
-                "{} weights {}{}, uint8 activations{}",
+                "{} weights {}{}, uint8 activations{}{}",
                 if scheme == Scheme::U8U8 {
                     "uint8"
                 } else {
@@ -555,7 +582,14 @@ pub fn quantize_static(
                 } else {
                     ""
                 },
-                if t.bias.is_some() { ", int32 bias" } else { "" }
+                if t.bias.is_some() { ", int32 bias" } else { "" },
+                if bias_clamped > 0 {
+                    format!(
+                        " ({bias_clamped} bias values beyond the int32 range, clamped: input x weight scale is too small for them)"
+                    )
+                } else {
+                    String::new()
+                }
             ),
         });
     }
@@ -613,7 +647,6 @@ pub fn quantize_static(
     g.node = nodes;
     g.initializer.extend(new_inits);
     drop_unused_initializers(g);
-    ensure_opset(&mut out, 13);
     Ok((out, summary))
 }
 
@@ -626,6 +659,7 @@ pub fn quantize_dynamic(
     scheme: Scheme,
     per_channel: bool,
 ) -> Result<(ModelProto, QuantSummary), OptimizeError> {
+    require_opset(model)?;
     let mut out = model.clone();
     let (g, inits) = graph_and_initializers(&mut out)?;
     let mut summary = plan.summary.clone();
@@ -641,7 +675,12 @@ pub fn quantize_dynamic(
         let wt = &inits[w];
         let mut shape = dims(wt);
         let mut values = float_values(wt).expect("checked in plan");
-        if t.op == "Gemm" && get_int(n, "transB").unwrap_or(0) != 0 {
+        let gemm = t.op == "Gemm";
+        // Gemm: Y = alpha * A' B' + beta * C, with A' = A^T when transA and B' = B^T when transB.
+        let attr = |k: &str| if gemm { get_float(n, k) } else { None };
+        let (alpha, beta) = (attr("alpha").unwrap_or(1.0), attr("beta").unwrap_or(1.0));
+        let trans_a = gemm && get_int(n, "transA").unwrap_or(0) != 0;
+        if gemm && get_int(n, "transB").unwrap_or(0) != 0 {
             // Store the weight as [K, N] for MatMulInteger.
             let (rows, cols) = (shape[0], shape[1]);
             let mut tr = vec![0f32; values.len()];
@@ -652,6 +691,9 @@ pub fn quantize_dynamic(
             }
             values = tr;
             shape = vec![cols, rows];
+        }
+        if alpha != 1.0 {
+            values.iter_mut().for_each(|v| *v *= alpha);
         }
         let q = quantize_weight(&values, &shape, per_channel.then_some(1), scheme);
         let pdims = param_dims(q.scales.len(), per_channel);
@@ -670,6 +712,16 @@ pub fn quantize_dynamic(
             q.signed,
         ));
         let mut nodes = Vec::new();
+        let x = if trans_a {
+            let xt = format!("{x}_transposed");
+            if !dql_done.contains(&xt) {
+                nodes.push(node("Transpose", &format!("{x}_Transpose"), &[x], &[&xt]));
+            }
+            xt
+        } else {
+            x.clone()
+        };
+        let x = &x;
         if dql_done.insert(x.clone()) {
             nodes.push(node(
                 "DynamicQuantizeLinear",
@@ -719,10 +771,23 @@ pub fn quantize_dynamic(
             &[&scaled],
         ));
         if let Some(b) = &t.bias {
+            let bias = if beta != 1.0 {
+                let ct = &inits[b];
+                let scaled_c: Vec<f32> = float_values(ct)
+                    .expect("checked in plan")
+                    .iter()
+                    .map(|v| v * beta)
+                    .collect();
+                let c_name = format!("{name}_bias_times_beta");
+                new_inits.push(float_tensor(&c_name, &dims(ct), &scaled_c));
+                c_name
+            } else {
+                b.clone()
+            };
             nodes.push(node(
                 "Add",
                 &format!("{name}_bias_Add"),
-                &[&scaled, b],
+                &[&scaled, &bias],
                 &[&y],
             ));
         }
@@ -733,7 +798,7 @@ pub fn quantize_dynamic(
             name,
             op_type: t.op.clone(),
             detail: format!(
-                "dynamic: {} weights {}, activations quantized per call",
+                "dynamic: {} weights {}, activations quantized per call{}",
                 if scheme == Scheme::U8U8 {
                     "uint8"
                 } else {
@@ -743,7 +808,8 @@ pub fn quantize_dynamic(
                     "per channel"
                 } else {
                     "per tensor"
-                }
+                },
+                gemm_note(alpha, beta, trans_a, t.bias.is_some())
             ),
         });
     }
@@ -756,8 +822,26 @@ pub fn quantize_dynamic(
     }
     g.initializer.extend(new_inits);
     drop_unused_initializers(g);
-    ensure_opset(&mut out, 13);
     Ok((out, summary))
+}
+
+/// Says how a Gemm's attributes were kept by the dynamic rewrite.
+fn gemm_note(alpha: f32, beta: f32, trans_a: bool, bias: bool) -> String {
+    let mut parts = Vec::new();
+    if alpha != 1.0 {
+        parts.push(format!("alpha {alpha} folded into the weight"));
+    }
+    if beta != 1.0 && bias {
+        parts.push(format!("beta {beta} folded into the bias"));
+    }
+    if trans_a {
+        parts.push("input transposed (transA)".to_string());
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", parts.join(", "))
+    }
 }
 
 /// Removes initializers that no node reads and that are not graph outputs (and their
@@ -779,11 +863,16 @@ fn drop_unused_initializers(g: &mut onnx_protobuf::GraphProto) {
     g.input.retain(|i| !removed.contains(&i.name));
 }
 
-/// Raises the default-domain opset to at least `min` (per-axis QDQ needs 13).
-fn ensure_opset(model: &mut ModelProto, min: i64) {
-    for o in &mut model.opset_import {
-        if (o.domain.is_empty() || o.domain == "ai.onnx") && o.version < min {
-            o.version = min;
-        }
+/// Checks that `model` is at the opset the rewrite writes ([`upgrade`] brings it there).
+fn require_opset(model: &ModelProto) -> Result<(), OptimizeError> {
+    match default_opset(model) {
+        Some(v) if v >= QUANTIZED_OPSET => Ok(()),
+        found => Err(OptimizeError::Graph {
+            reason: format!(
+                "the model is at opset {}, but the rewrite writes opset {QUANTIZED_OPSET}; convert it with \
+                 optimize::opset::upgrade (quantize_model does) before planning and rewriting",
+                found.map_or("(none)".to_string(), |v| v.to_string())
+            ),
+        }),
     }
 }

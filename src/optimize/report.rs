@@ -19,6 +19,11 @@ pub struct SchemeReport {
     pub reason: String,
     /// Whether the CPU has VNNI dot-product instructions.
     pub cpu_vnni: bool,
+    /// CPU features the quantized decoder needs to compute what was checked (recorded in
+    /// the manifest's `optimization.requires_cpu`); empty when it runs anywhere.
+    pub requires_cpu: Vec<String>,
+    /// Whether the bundle runs as checked on every CPU.
+    pub portable: bool,
 }
 
 /// Model file sizes.
@@ -88,4 +93,6 @@ pub struct OptimizeReport {
     pub ort_extended_model: Option<String>,
     /// About the ORT format.
     pub ort_format: String,
+    /// Things the reader must know about the result (for example clamped bias values).
+    pub warnings: Vec<String>,
 }

@@ -121,6 +121,7 @@ pub fn manifest_for(
             iterations: cfg.vocoder.iterations,
         },
         provenance: Provenance::default(),
+        optimization: None,
     }
 }
 

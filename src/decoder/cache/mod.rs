@@ -62,6 +62,9 @@ pub enum GraphCacheStatus {
         #[serde(skip_serializing_if = "Option::is_none")]
         replaced: Option<String>,
     },
+    /// The model is in ONNX Runtime's ORT format, optimized when it was written; the cache
+    /// holds ONNX graphs only and is not used.
+    OrtFormat,
     /// The cache could not be used; ONNX Runtime optimized the graph at load.
     Unavailable {
         /// The cache directory.
@@ -97,6 +100,10 @@ impl std::fmt::Display for GraphCacheStatus {
                 f,
                 "decoder: optimized graph rebuilt and cached at {} (the cached one was unusable: {why})",
                 path.display()
+            ),
+            GraphCacheStatus::OrtFormat => write!(
+                f,
+                "decoder: ORT-format model, optimized when it was written; no graph cache"
             ),
             GraphCacheStatus::Unavailable { dir, reason } => write!(
                 f,
