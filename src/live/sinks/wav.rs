@@ -1,7 +1,8 @@
 //! The WAV writer: a thread that drains its own audio ring into a 16-bit PCM
 //! file, so file I/O never happens on the worker. The file is written as
 //! `OUT.wav.partial` and renamed when finished, which also happens after
-//! Ctrl-C or SIGTERM because the session stops its threads in order.
+//! Ctrl-C, SIGTERM or an error elsewhere in the session, because every way a
+//! session ends stops its threads in order.
 
 use crossbeam_channel::Receiver;
 use ringbuf::HeapCons;
@@ -91,7 +92,7 @@ pub fn run(
 ) -> Result<u64, WavError> {
     let mut buf = vec![0.0f32; 4096];
     loop {
-        let stop = matches!(control.try_recv(), Ok(Control::Stop));
+        let stop = Control::should_stop(&control);
         loop {
             let n = audio.pop_slice(&mut buf);
             if n == 0 {
