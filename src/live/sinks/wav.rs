@@ -107,3 +107,33 @@ pub fn run(
     }
     wav.finish()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::live::rings::ring;
+    use ringbuf::traits::Producer;
+
+    #[test]
+    fn a_writer_whose_session_is_gone_drains_and_finishes_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.wav");
+        let wav = WavWriter::create(&path, 16_000).unwrap();
+        let (mut p, c) = ring::<f32>(1600);
+        p.push_slice(&[0.5f32; 480]);
+        let (tx, rx) = crossbeam_channel::unbounded();
+        drop(tx); // the session ended without a word
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = done_tx.send(run(wav, c, rx));
+        });
+        let samples = done_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the writer still runs after its control channel closed")
+            .unwrap();
+        assert_eq!(samples, 480);
+        assert!(!path.with_extension("wav.partial").exists());
+        let r = hound::WavReader::open(&path).unwrap();
+        assert_eq!(r.len(), 480);
+    }
+}
