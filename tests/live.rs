@@ -1407,3 +1407,76 @@ fn writers_that_fall_behind_drop_whole_frames_and_records_and_count_them() {
     assert!(dropped > 0, "the CSV writer never fell behind: {r}");
     assert_eq!(rows + dropped, frames, "{r}");
 }
+
+#[test]
+fn an_audio_outlet_that_liblsl_refuses_stops_run_before_it_starts_and_leaves_no_file() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some((rec, _)) = fixture() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // Machine-scope configurations of their own: a multicast port no other
+    // outlet on this machine listens on, so `run` finds this test's
+    // `stream-file` at once; and for `run`, a single data port that this
+    // test holds, so liblsl resolves the EEG stream but cannot open the
+    // audio outlet, after the WAV file was created.
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = held.local_addr().unwrap().port();
+    let multicast = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = |ports: &str| {
+        format!(
+            "[ports]\nIPv6 = disable\nMulticastPort = {multicast}\n{ports}\
+             [multicast]\nResolveScope = machine\nMachineAddresses = {{127.0.0.1}}\n\
+             [lab]\nKnownPeers = {{127.0.0.1}}\n"
+        )
+    };
+    let server_cfg = dir.path().join("server.cfg");
+    std::fs::write(&server_cfg, config("")).unwrap();
+    let run_cfg = dir.path().join("one_port.cfg");
+    std::fs::write(
+        &run_cfg,
+        config(&format!(
+            "BasePort = {port}\nPortRange = 1\nAllowRandomPorts = false\n"
+        )),
+    )
+    .unwrap();
+    let name = unique("noport");
+    let mut server_cmd = neurospeak();
+    server_cmd
+        .env("LSLAPICFG", &server_cfg)
+        .arg("stream-file")
+        .arg(rec)
+        .args(["--name", &name, "--loop"]);
+    let mut server = Watched::spawn(server_cmd);
+    // With a single unicast port, `run` finds the stream by its multicast
+    // wave, sent when the resolve starts: the outlet must be up by then.
+    assert!(
+        server
+            .wait_for("stream-file: streaming", Duration::from_secs(20))
+            .is_some(),
+        "stream-file did not start: {}",
+        server.text()
+    );
+    let mut args = run_args(&name, dir.path());
+    args.retain(|a| a != "--lsl-local");
+    let out = neurospeak()
+        .env("LSLAPICFG", &run_cfg)
+        .args(args)
+        .args(["--lsl-audio", &format!("{name}-audio"), "--duration", "3"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("error: liblsl failed while creating the outlet for the audio outlet"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("live.wav.partial").exists(), "{stderr}");
+    assert!(!dir.path().join("live.wav").exists(), "{stderr}");
+    drop(held);
+    drop(server);
+}

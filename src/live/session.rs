@@ -506,7 +506,16 @@ pub fn run(
                 source: stream.to_string(),
                 algorithmic_latency_ms: engine.algorithmic_latency_s() * 1000.0,
             };
-            let (feed, thread) = lsl_outlet::start(config, barrier.clone())?;
+            let (feed, thread) = match lsl_outlet::start(config, barrier.clone()) {
+                Ok(started) => started,
+                Err(e) => {
+                    // Nothing has started: leave no unfinished file behind.
+                    if let Some(w) = wav_writer {
+                        w.discard();
+                    }
+                    return Err(e.into());
+                }
+            };
             controls.push(("lsl-audio", thread.control()));
             (Some(feed), Some(thread))
         }

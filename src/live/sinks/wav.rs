@@ -70,6 +70,14 @@ impl WavWriter {
         Ok(())
     }
 
+    /// Closes and deletes the unfinished file: for a session that fails
+    /// before it starts, so nothing is left behind.
+    pub fn discard(self) {
+        let tmp = self.tmp.clone();
+        drop(self.writer);
+        let _ = std::fs::remove_file(tmp);
+    }
+
     /// Finishes the header and moves the file into place; returns the
     /// samples written.
     pub fn finish(self) -> Result<u64, WavError> {
