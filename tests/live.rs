@@ -1120,7 +1120,8 @@ fn bad_timestamps_are_counted_and_restamped_and_decoding_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let name = unique("stamps");
     // Eight seconds at 1024 Hz, once an inlet is there: sample 1024 stamped
-    // inf, 2048 NaN, 3072 1e30, and from 4096 on every stamp 10 s behind the
+    // inf, 2048 NaN, 2049 -1e30 (a transport of 1e30 s, which no Duration
+    // holds), 3072 1e30, and from 4096 on every stamp 10 s behind the
     // sender's clock (which itself keeps running).
     let script = r#"
 import sys, time, numpy as np, pylsl
@@ -1132,7 +1133,7 @@ if not outlet.wait_for_consumers(30):
 rng = np.random.default_rng(5)
 n = 8 * 1024
 data = (rng.standard_normal((n, 64)) * 10).astype(np.float32)
-bad = {1024: float("inf"), 2048: float("nan"), 3072: 1e30}
+bad = {1024: float("inf"), 2048: float("nan"), 2049: -1e30, 3072: 1e30}
 start = pylsl.local_clock(); sent = 0
 while sent < n:
     due = min(int((pylsl.local_clock() - start) * 1024) + 1, n)
@@ -1168,9 +1169,9 @@ time.sleep(1.0)
     assert!(!text.contains("panicked"), "{text}");
     let r = read_report(&dir.path().join("report.json"));
     let f = &r["faults"];
-    // inf, NaN and 1e30 once each; the 4096 samples stamped 10 s in the
-    // past, once the clock offset is known, every one (README, faults).
-    assert_eq!(f["bad_timestamps"], 3 + 4096, "{f}");
+    // inf, NaN, -1e30 and 1e30 once each; the 4096 samples stamped 10 s in
+    // the past, once the clock offset is known, every one (README, faults).
+    assert_eq!(f["bad_timestamps"], 4 + 4096, "{f}");
     // Re-stamped from the nominal rate: no gap, nothing missing (no wrap),
     // nothing taken for a duplicate.
     assert_eq!(f["gaps"], 0, "{f}");
