@@ -129,6 +129,10 @@ pub struct FaultReport {
     pub missing_samples: u64,
     /// Samples whose timestamp did not advance; dropped before the decoder.
     pub duplicated_samples: u64,
+    /// Live: samples whose timestamp was unusable (not finite, far from
+    /// the local clock, or backwards beyond jitter) and was replaced from
+    /// the nominal rate; the samples are decoded.
+    pub bad_timestamps: u64,
     /// Input samples dropped because the decoder fell behind.
     pub dropped_samples: u64,
     /// Frames lost: input dropped (in frames) or audio with no room to play.
@@ -142,6 +146,17 @@ pub struct FaultReport {
     /// Non-finite channel values, replaced by the channel's last finite value.
     pub nonfinite_samples: u64,
     pub reconnects: u64,
+    /// Live: whole frames left out of the WAV file because its writer fell
+    /// behind (the file then has fewer frames than `frames`).
+    pub wav_dropped_frames: u64,
+    /// Live: frame records left out of the CSV because its writer fell behind.
+    pub csv_dropped_frames: u64,
+    /// Live: the error that ended the session before its duration or a
+    /// signal did (a file that could not be written, the decoder failing);
+    /// absent when the session ended normally. Everything else in the
+    /// report covers the session up to that point.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped_by_error: Option<String>,
 }
 
 /// Memory use.

@@ -1107,3 +1107,377 @@ fn run_plays_through_cpal_on_the_alsa_null_device() {
     );
     assert_eq!(r["faults"]["gaps"], 0, "{r}");
 }
+
+#[test]
+fn bad_timestamps_are_counted_and_restamped_and_decoding_goes_on() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(python) = python_with_pylsl() else {
+        return;
+    };
+    if !common::onnxruntime() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let name = unique("stamps");
+    // Eight seconds at 1024 Hz, once an inlet is there: sample 1024 stamped
+    // inf, 2048 NaN, 2049 -1e30 (a transport of 1e30 s, which no Duration
+    // holds), 3072 1e30, and from 4096 on every stamp 10 s behind the
+    // sender's clock (which itself keeps running).
+    let script = r#"
+import sys, time, numpy as np, pylsl
+name = sys.argv[1]
+info = pylsl.StreamInfo(name, "EEG", 64, 1024, "float32", "nstest-" + name)
+outlet = pylsl.StreamOutlet(info)
+if not outlet.wait_for_consumers(30):
+    sys.exit("no consumer")
+rng = np.random.default_rng(5)
+n = 8 * 1024
+data = (rng.standard_normal((n, 64)) * 10).astype(np.float32)
+bad = {1024: float("inf"), 2048: float("nan"), 2049: -1e30, 3072: 1e30}
+start = pylsl.local_clock(); sent = 0
+while sent < n:
+    due = min(int((pylsl.local_clock() - start) * 1024) + 1, n)
+    while sent < due:
+        ts = start + sent / 1024 - (10.0 if sent >= 4096 else 0.0)
+        outlet.push_sample(data[sent], bad.get(sent, ts))
+        sent += 1
+    time.sleep(0.005)
+time.sleep(1.0)
+"#;
+    let mut outlet = Guard(
+        Command::new(&python)
+            .args(["-c", script, &name])
+            .env("LSLAPICFG", loopback_config())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut c = neurospeak();
+    c.args(run_args(&name, dir.path()));
+    let mut run = Watched::spawn(c);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = outlet.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "the pylsl outlet did not finish");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "the pylsl outlet failed: {}", run.text());
+    terminate(&mut run);
+    let text = run.text();
+    assert!(!text.contains("panicked"), "{text}");
+    let r = read_report(&dir.path().join("report.json"));
+    let f = &r["faults"];
+    // inf, NaN, -1e30 and 1e30 once each; the 4096 samples stamped 10 s in
+    // the past, once the clock offset is known, every one (README, faults).
+    assert_eq!(f["bad_timestamps"], 4 + 4096, "{f}");
+    // Re-stamped from the nominal rate: no gap, nothing missing (no wrap),
+    // nothing taken for a duplicate.
+    assert_eq!(f["gaps"], 0, "{f}");
+    assert_eq!(f["missing_samples"], 0, "{f}");
+    assert_eq!(f["duplicated_samples"], 0, "{f}");
+    assert_eq!(f["dropped_samples"], 0, "{f}");
+    assert_eq!(f["reconnects"], 0, "{f}");
+    // All 8192 samples decoded: 800 hops of 10.24 samples, less the few
+    // the vocoder still held at the end.
+    let frames = r["frames"].as_u64().unwrap();
+    assert!((790..=800).contains(&frames), "{frames} frames: {f}");
+    let live = read_wav(&dir.path().join("live.wav"));
+    assert_eq!(frames * 160, live.len() as u64);
+    // The transport latency comes from repaired stamps, never from the
+    // bad ones (10 s or 1e30 s).
+    let transport = &r["latency_ms"]["transport"];
+    assert!(transport["count"].as_u64().unwrap() > 4096, "{transport}");
+    assert!(transport["max"].as_f64().unwrap() < 5000.0, "{transport}");
+}
+
+/// Runs `run` on a looping `stream-file` with no `--duration`, so only an
+/// error ends it, and returns its exit status and stderr.
+fn run_until_it_fails(dir: &Path, extra: &[&str]) -> (std::process::ExitStatus, String) {
+    let (rec, _) = fixture().expect("checked by the caller");
+    let name = unique("fail");
+    let _server = stream_file(rec, &name, &["--loop"]);
+    let mut c = neurospeak();
+    c.args(run_args(&name, dir)).args(extra);
+    let mut run = Watched::spawn(c);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = run.child.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "run did not stop after its output failed: {}",
+            run.text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let _ = run.wait_for("\u{0}", Duration::from_millis(500)); // drain to EOF
+    (status, run.text())
+}
+
+#[test]
+fn a_frame_csv_that_fails_mid_session_stops_it_with_the_wav_finished_and_the_report_written() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if fixture().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // /dev/full opens, then every write fails with ENOSPC: the CSV's disk
+    // fills up once its first 8 KiB buffer is flushed, about a second in.
+    let (status, text) = run_until_it_fails(dir.path(), &["--csv", "/dev/full"]);
+    assert!(!status.success(), "run succeeded: {text}");
+    assert!(
+        text.contains("error: /dev/full: cannot write the frame CSV"),
+        "no clear error: {text}"
+    );
+    assert!(!text.contains("panicked"), "{text}");
+    let wav = dir.path().join("live.wav");
+    assert!(!dir.path().join("live.wav.partial").exists());
+    let live = read_wav(&wav);
+    let r = read_report(&dir.path().join("report.json"));
+    let frames = r["frames"].as_u64().unwrap();
+    assert!(frames > 0, "{r}");
+    assert_eq!(frames * 160, live.len() as u64, "{r}");
+    let why = r["faults"]["stopped_by_error"].as_str().unwrap_or_default();
+    assert!(why.contains("/dev/full"), "{r}");
+}
+
+#[test]
+fn a_wav_that_fails_mid_session_stops_it_with_the_csv_and_the_report_written() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if fixture().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // The WAV is written as live.wav.partial: here that name leads to
+    // /dev/full, so the file opens and its disk is full once the writer's
+    // first 8 KiB buffer is flushed, a quarter of a second of audio in.
+    std::os::unix::fs::symlink("/dev/full", dir.path().join("live.wav.partial")).unwrap();
+    let csv = dir.path().join("frames.csv");
+    let (status, text) = run_until_it_fails(dir.path(), &["--csv", csv.to_str().unwrap()]);
+    assert!(!status.success(), "run succeeded: {text}");
+    let wav = dir.path().join("live.wav");
+    assert!(
+        text.contains(&format!(
+            "error: {}: cannot write the WAV file",
+            wav.display()
+        )),
+        "no clear error: {text}"
+    );
+    assert!(!text.contains("panicked"), "{text}");
+    assert!(
+        !wav.exists(),
+        "a WAV that could not be written was moved into place"
+    );
+    let r = read_report(&dir.path().join("report.json"));
+    let frames = r["frames"].as_u64().unwrap();
+    assert!(frames > 0, "{r}");
+    // Every frame decoded is in the CSV, whole lines under its header.
+    let rows = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = rows.lines();
+    assert!(lines.next().unwrap().starts_with("seq,arrival_ns,"));
+    let rows: Vec<&str> = lines.collect();
+    let dropped = r["faults"]["csv_dropped_frames"].as_u64().unwrap();
+    assert_eq!(rows.len() as u64 + dropped, frames, "{r}");
+    assert!(rows.iter().all(|l| l.split(',').count() == 7));
+    let why = r["faults"]["stopped_by_error"].as_str().unwrap_or_default();
+    assert!(why.contains("cannot write the WAV file"), "{r}");
+}
+
+#[test]
+fn lsl_local_refuses_a_found_config_that_is_not_machine_scope() {
+    // Files planted where --lsl-local looks first (the current directory):
+    // one that broadcasts on the site, one that is machine scope but names a
+    // peer on the network. Both are refused before liblsl starts (the model
+    // does not exist either: had the file been accepted, the error would
+    // name the model instead).
+    let bad = [
+        ("[ports]\nIPv6 = disable\n", "ResolveScope is \"site\""),
+        (
+            "[multicast]\nResolveScope = machine\n[lab]\nKnownPeers = {127.0.0.1, 192.168.1.20}\n",
+            "KnownPeers names 192.168.1.20",
+        ),
+    ];
+    for (text, why) in bad {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("configs")).unwrap();
+        let planted = dir.path().join(LOOPBACK_RELATIVE);
+        std::fs::write(&planted, text).unwrap();
+        let out = neurospeak()
+            .current_dir(dir.path())
+            .args(["run", "--model", "no-such-model", "--lsl-local"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "--lsl-local: {} is not a machine-scope configuration: {why}",
+                planted.display()
+            )),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("no-such-model"), "{stderr}");
+    }
+}
+
+const LOOPBACK_RELATIVE: &str = "configs/lsl_loopback.cfg";
+
+#[test]
+fn writers_that_fall_behind_drop_whole_frames_and_records_and_count_them() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some((rec, _)) = fixture() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // The WAV goes to live.wav.partial until finished: here a named pipe that
+    // this test does not read for seven seconds, longer than the writer's
+    // ring (4 s), the pipe (64 KiB) and its buffer hold, so the writer
+    // blocks and the worker finds its ring full; then reads at a third of
+    // the audio's rate for six seconds, so the writer frees its ring a few
+    // thousand samples at a time (not whole frames), and then all of it.
+    let fifo = dir.path().join("live.wav.partial");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let reader = std::thread::spawn(move || {
+        use std::io::Read;
+        let mut f = std::fs::File::open(&fifo).unwrap();
+        std::thread::sleep(Duration::from_secs(7));
+        let mut bytes = Vec::new();
+        let mut chunk = [0u8; 1000];
+        for _ in 0..60 {
+            let n = f.read(&mut chunk).unwrap();
+            bytes.extend_from_slice(&chunk[..n]);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        f.read_to_end(&mut bytes).unwrap();
+        bytes
+    });
+    // The frame CSV, to another pipe read only after seventeen seconds: the
+    // pipe and the writer's buffer hold about 900 records, its ring 400,
+    // and 1700 are made by then, so records are dropped.
+    let csv_fifo = dir.path().join("frames.csv");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&csv_fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let csv_path = csv_fifo.display().to_string();
+    let csv_reader = std::thread::spawn(move || {
+        use std::io::Read;
+        let mut f = std::fs::File::open(&csv_fifo).unwrap();
+        std::thread::sleep(Duration::from_secs(17));
+        let mut text = String::new();
+        f.read_to_string(&mut text).unwrap();
+        text
+    });
+    let name = unique("slowwav");
+    let _server = stream_file(rec, &name, &["--loop"]);
+    let out = neurospeak()
+        .args(run_args(&name, dir.path()))
+        .args(["--csv", &csv_path])
+        .args(["--duration", "20"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let bytes = reader.join().unwrap();
+    let r = read_report(&dir.path().join("report.json"));
+    let frames = r["frames"].as_u64().unwrap();
+    let dropped = r["faults"]["wav_dropped_frames"].as_u64().unwrap();
+    assert!(dropped > 0, "the writer never fell behind: {r}");
+    // A pipe cannot be rewound to finish the header, so the data chunk runs
+    // to the end of what was written: whole frames of 160 samples, every
+    // frame decoded but the ones counted as dropped.
+    let at = bytes.windows(4).position(|w| w == b"data").unwrap() + 8;
+    let data = bytes.len() - at;
+    assert_eq!(data % 320, 0, "a frame was cut: {data} bytes of samples");
+    assert_eq!((data / 320) as u64 + dropped, frames, "{r}");
+    let csv = csv_reader.join().unwrap();
+    let rows = csv.lines().count() as u64 - 1;
+    let dropped = r["faults"]["csv_dropped_frames"].as_u64().unwrap();
+    assert!(dropped > 0, "the CSV writer never fell behind: {r}");
+    assert_eq!(rows + dropped, frames, "{r}");
+}
+
+#[test]
+fn an_audio_outlet_that_liblsl_refuses_stops_run_before_it_starts_and_leaves_no_file() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some((rec, _)) = fixture() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // Machine-scope configurations of their own: a multicast port no other
+    // outlet on this machine listens on, so `run` finds this test's
+    // `stream-file` at once; and for `run`, a single data port that this
+    // test holds, so liblsl resolves the EEG stream but cannot open the
+    // audio outlet, after the WAV file was created.
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = held.local_addr().unwrap().port();
+    let multicast = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = |ports: &str| {
+        format!(
+            "[ports]\nIPv6 = disable\nMulticastPort = {multicast}\n{ports}\
+             [multicast]\nResolveScope = machine\nMachineAddresses = {{127.0.0.1}}\n\
+             [lab]\nKnownPeers = {{127.0.0.1}}\n"
+        )
+    };
+    let server_cfg = dir.path().join("server.cfg");
+    std::fs::write(&server_cfg, config("")).unwrap();
+    let run_cfg = dir.path().join("one_port.cfg");
+    std::fs::write(
+        &run_cfg,
+        config(&format!(
+            "BasePort = {port}\nPortRange = 1\nAllowRandomPorts = false\n"
+        )),
+    )
+    .unwrap();
+    let name = unique("noport");
+    let mut server_cmd = neurospeak();
+    server_cmd
+        .env("LSLAPICFG", &server_cfg)
+        .arg("stream-file")
+        .arg(rec)
+        .args(["--name", &name, "--loop"]);
+    let mut server = Watched::spawn(server_cmd);
+    // With a single unicast port, `run` finds the stream by its multicast
+    // wave, sent when the resolve starts: the outlet must be up by then.
+    assert!(
+        server
+            .wait_for("stream-file: streaming", Duration::from_secs(20))
+            .is_some(),
+        "stream-file did not start: {}",
+        server.text()
+    );
+    let mut args = run_args(&name, dir.path());
+    args.retain(|a| a != "--lsl-local");
+    let out = neurospeak()
+        .env("LSLAPICFG", &run_cfg)
+        .args(args)
+        .args(["--lsl-audio", &format!("{name}-audio"), "--duration", "3"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("error: liblsl failed while creating the outlet for the audio outlet"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("live.wav.partial").exists(), "{stderr}");
+    assert!(!dir.path().join("live.wav").exists(), "{stderr}");
+    drop(held);
+    drop(server);
+}

@@ -6,9 +6,8 @@
 //! threads are told apart by the names the session gives them. ONNX
 //! Runtime's and liblsl's own C++ allocators do not go through it.
 //!
-//! The only test in this binary: it sets `LSLAPICFG` before liblsl starts.
-
-#![cfg(feature = "lsl")]
+//! A plain program (`harness = false`): it sets `LSLAPICFG` while it is the
+//! process's only thread, before liblsl starts.
 
 mod common;
 
@@ -112,7 +111,11 @@ impl Drop for Guard {
 
 const HOT: [&str; 3] = ["ns-lsl-reader", "ns-worker", "ns-null-sink"];
 
-#[test]
+fn main() {
+    the_reader_worker_and_sink_allocate_nothing_after_start();
+    println!("live_no_alloc: ok");
+}
+
 fn the_reader_worker_and_sink_allocate_nothing_after_start() {
     let root = common::root();
     lsl_config::install(Some(&root.join("configs/lsl_loopback.cfg")), false)

@@ -1,16 +1,13 @@
 //! The loopback rule (DESIGN.md section 3): with `--lsl-local`, this process
 //! runs liblsl with the shipped configuration, and that configuration keeps
-//! discovery on this machine. The only test in this binary, so it changes the
-//! environment before any other thread can read it, and before liblsl is
-//! first used.
+//! discovery on this machine. A plain program (`harness = false`), so it
+//! changes the environment while it is the process's only thread, before
+//! liblsl is first used; while another thread runs, the variable is not set.
 
-#![cfg(feature = "lsl")]
-
-use neurospeak::live::lsl_config::{self, LOOPBACK_CONFIG, LSLAPICFG};
+use neurospeak::live::lsl_config::{self, LOOPBACK_CONFIG, LSLAPICFG, LslConfigError};
 use std::path::PathBuf;
 
-#[test]
-fn lsl_local_sets_an_existing_machine_scope_config_before_liblsl_starts() {
+fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     std::env::set_current_dir(&root).unwrap();
     let installed = lsl_config::install(None, true).expect("the shipped config is found");
@@ -41,8 +38,21 @@ fn lsl_local_sets_an_existing_machine_scope_config_before_liblsl_starts() {
     // A missing file is refused rather than silently replaced by site scope.
     let e = lsl_config::install(Some(&root.join("configs/no-such.cfg")), false).unwrap_err();
     assert!(e.to_string().contains("does not exist"), "{e}");
+    // With another thread alive (one that could read the environment), the
+    // variable is no longer changed.
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let other = std::thread::spawn(move || rx.recv());
+    let e = lsl_config::install(Some(&expected), false).unwrap_err();
+    assert!(
+        matches!(e, LslConfigError::NotSingleThreaded { .. }),
+        "set while another thread runs: {e}"
+    );
+    assert!(e.to_string().contains("it has 2"), "{e}");
+    drop(tx);
+    let _ = other.join();
     assert_eq!(
         std::env::var_os(LSLAPICFG).map(PathBuf::from),
         Some(expected)
     );
+    println!("lsl_scope: ok");
 }

@@ -162,7 +162,7 @@ pub fn run(a: RunArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
     println!(
         "faults     gaps {} ({} samples missing), duplicated samples {}, dropped samples {}, \
          dropped frames {}, underruns {}, late frames {}, schedule moves {}, non-finite values {}, \
-         reconnects {}",
+         reconnects {}, bad timestamps {}, frames left out of the WAV {} and of the CSV {}",
         f.gaps,
         f.missing_samples,
         f.duplicated_samples,
@@ -172,7 +172,10 @@ pub fn run(a: RunArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
         f.late_frames,
         f.latency_adjustments,
         f.nonfinite_samples,
-        f.reconnects
+        f.reconnects,
+        f.bad_timestamps,
+        f.wav_dropped_frames,
+        f.csv_dropped_frames
     );
     if let Some(audio) = r.outputs.get("audio") {
         println!("audio      {audio}");
@@ -193,5 +196,10 @@ pub fn run(a: RunArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
     if let Some(p) = &a.report {
         println!("report     {}", p.display());
     }
-    Ok(())
+    // A session that stopped early has written its files and report (up
+    // to the error) and then fails with it.
+    match outcome.error {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
 }

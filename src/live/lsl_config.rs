@@ -48,6 +48,28 @@ pub enum LslConfigError {
         /// Every path that was checked.
         searched: Vec<PathBuf>,
     },
+    /// `--lsl-local` found a file that would let liblsl leave this machine.
+    #[error(
+        "--lsl-local: {path} is not a machine-scope configuration: {problem}; --lsl-local needs \
+         ResolveScope = machine and only loopback addresses (127.0.0.1, ::1, localhost), as the \
+         shipped {LOOPBACK_CONFIG} has; restore that file, or pass your own with --lsl-config FILE"
+    )]
+    NotLocal {
+        /// The file that was found.
+        path: PathBuf,
+        /// What in it is not local.
+        problem: String,
+    },
+    /// The environment can only be changed while no other thread exists.
+    #[error(
+        "the LSL configuration ({LSLAPICFG}) can only be set while the process has a single thread, \
+         but {found}; choose it first thing in the program, or set {LSLAPICFG} in the environment \
+         before starting it"
+    )]
+    NotSingleThreaded {
+        /// What was found instead of one thread.
+        found: String,
+    },
 }
 
 /// The configuration a process runs LSL with.
@@ -82,6 +104,55 @@ pub fn parse_resolve_scope(text: &str) -> String {
         }
     }
     "site".to_string()
+}
+
+/// The configuration keys that name addresses liblsl sends to, listens on
+/// or connects to.
+const ADDRESS_KEYS: [&str; 8] = [
+    "MachineAddresses",
+    "LinkAddresses",
+    "SiteAddresses",
+    "OrganizationAddresses",
+    "GlobalAddresses",
+    "AddressesOverride",
+    "ListenAddress",
+    "KnownPeers",
+];
+
+fn is_loopback(address: &str) -> bool {
+    let a = address.trim().trim_matches(['[', ']']);
+    a.eq_ignore_ascii_case("localhost")
+        || a.parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Why a configuration text would let liblsl reach beyond this machine:
+/// a `ResolveScope` other than `machine`, or an address (in any section)
+/// that is not loopback; `None` when it keeps to the machine.
+pub fn non_local(text: &str) -> Option<String> {
+    let scope = parse_resolve_scope(text);
+    if scope != "machine" {
+        return Some(format!("ResolveScope is {scope:?}"));
+    }
+    for line in text.lines() {
+        let line = line.split(';').next().unwrap_or("").trim();
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        let key = key.trim();
+        if !ADDRESS_KEYS.iter().any(|k| k.eq_ignore_ascii_case(key)) {
+            continue;
+        }
+        let list = value.trim().trim_start_matches('{').trim_end_matches('}');
+        for address in list.split(',').map(str::trim).filter(|a| !a.is_empty()) {
+            if !is_loopback(address) {
+                return Some(format!(
+                    "{key} names {address}, which is not a loopback address"
+                ));
+            }
+        }
+    }
+    None
 }
 
 /// Looks for the shipped loopback configuration under the current directory
@@ -135,12 +206,23 @@ pub fn effective() -> Result<EffectiveConfig, LslConfigError> {
     }
 }
 
+/// The number of threads of this process, from `/proc/self/task`; `None`
+/// where that cannot be read.
+fn thread_count() -> Option<usize> {
+    Some(std::fs::read_dir("/proc/self/task").ok()?.count())
+}
+
 /// Chooses the configuration from the command line (`--lsl-config FILE`,
 /// `--lsl-local`) and sets `LSLAPICFG` accordingly; without either it checks
-/// that an inherited `LSLAPICFG` names an existing file.
+/// that an inherited `LSLAPICFG` names an existing file. `--lsl-local`
+/// refuses a file that is not machine scope ([`non_local`]).
 ///
-/// This must run before liblsl is first used and while the process has a
-/// single thread, because it changes the environment.
+/// Setting the variable is sound only while no other thread can read or
+/// write the environment, so this checks that the calling thread is the
+/// process's only one (`/proc/self/task`) and refuses otherwise, or where
+/// that cannot be checked: call it first thing in `main`, before liblsl or
+/// anything else starts a thread. Without a flag nothing is set and any
+/// thread may call it.
 pub fn install(file: Option<&Path>, local: bool) -> Result<EffectiveConfig, LslConfigError> {
     let chosen = match (file, local) {
         (Some(f), _) => Some((f.to_path_buf(), "--lsl-config")),
@@ -152,8 +234,31 @@ pub fn install(file: Option<&Path>, local: bool) -> Result<EffectiveConfig, LslC
     };
     let path = std::path::absolute(&path).unwrap_or(path);
     let config = describe(&path, origin)?;
-    // SAFETY: callers run this before any other thread exists (documented
-    // above), so nothing reads the environment concurrently.
+    if file.is_none() {
+        let text = std::fs::read_to_string(&path).map_err(|source| LslConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        if let Some(problem) = non_local(&text) {
+            return Err(LslConfigError::NotLocal { path, problem });
+        }
+    }
+    match thread_count() {
+        Some(1) => {}
+        Some(n) => {
+            return Err(LslConfigError::NotSingleThreaded {
+                found: format!("it has {n}"),
+            });
+        }
+        None => {
+            return Err(LslConfigError::NotSingleThreaded {
+                found: "its threads cannot be counted here (no /proc/self/task)".to_string(),
+            });
+        }
+    }
+    // SAFETY: this thread is the process's only one (checked just above),
+    // and it starts none before the call returns, so nothing reads or writes
+    // the environment concurrently.
     unsafe { std::env::set_var(LSLAPICFG, &path) };
     Ok(config)
 }
@@ -180,6 +285,42 @@ mod tests {
             parse_resolve_scope("[multicast]\n ResolveScope = Link ; comment\n"),
             "link"
         );
+    }
+
+    #[test]
+    fn only_machine_scope_with_loopback_addresses_is_local() {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let shipped = std::fs::read_to_string(root.join(LOOPBACK_CONFIG)).unwrap();
+        assert_eq!(non_local(&shipped), None);
+        assert_eq!(
+            non_local(
+                "[multicast]\nResolveScope = machine\nMachineAddresses = {127.0.0.1, ::1}\n[lab]\nKnownPeers = {localhost}\n"
+            ),
+            None
+        );
+        let site = non_local("[ports]\nIPv6 = disable\n").unwrap();
+        assert!(site.contains("\"site\""), "{site}");
+        let peer = non_local(
+            "[multicast]\nResolveScope = machine\n[lab]\nKnownPeers = {127.0.0.1, 10.0.0.7}\n",
+        )
+        .unwrap();
+        assert!(peer.contains("KnownPeers names 10.0.0.7"), "{peer}");
+        let group = non_local(
+            "[multicast]\nResolveScope = machine\nAddressesOverride = {239.255.172.215}\n",
+        )
+        .unwrap();
+        assert!(group.contains("239.255.172.215"), "{group}");
+    }
+
+    #[test]
+    fn setting_the_variable_is_refused_while_other_threads_run() {
+        // The test harness runs this test on a thread of its own.
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let before = std::env::var_os(LSLAPICFG);
+        let e = install(Some(&root.join(LOOPBACK_CONFIG)), false).unwrap_err();
+        assert!(matches!(e, LslConfigError::NotSingleThreaded { .. }), "{e}");
+        assert!(e.to_string().contains("single thread"), "{e}");
+        assert_eq!(std::env::var_os(LSLAPICFG), before);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Live sessions over Lab Streaming Layer: choosing the liblsl configuration
-//! ([`lsl_config`]), the LSL [`source`] and its reader thread, the [`rings`]
+//! ([`lsl_config`]), the LSL [`source`] and its reader thread, which checks
+//! and repairs the stream's timestamps ([`stamps`]), the [`rings`]
 //! between threads, the audio [`sinks`], the [`session`] that runs them, and
 //! [`stream_file`], which serves a recording as a live stream.
 //!
@@ -12,6 +13,7 @@ pub mod session;
 pub mod sinks;
 #[cfg(feature = "lsl")]
 pub mod source;
+pub mod stamps;
 #[cfg(feature = "lsl")]
 pub mod stream_file;
 
@@ -21,4 +23,16 @@ pub mod stream_file;
 pub enum Control {
     /// Finish (drain what must be kept, close files) and return.
     Stop,
+}
+
+impl Control {
+    /// Whether a thread should stop: it was told to, or whoever controls it
+    /// is gone (a disconnected channel means stop, so no thread outlives the
+    /// session that started it).
+    pub fn should_stop(control: &crossbeam_channel::Receiver<Control>) -> bool {
+        matches!(
+            control.try_recv(),
+            Ok(Control::Stop) | Err(crossbeam_channel::TryRecvError::Disconnected)
+        )
+    }
 }

@@ -70,10 +70,18 @@ pub struct Counters {
     pub missing_samples: AtomicU64,
     /// Samples whose timestamp did not advance (dropped as duplicates).
     pub duplicates: AtomicU64,
+    /// Samples whose timestamp was unusable (non-finite, far from the local
+    /// clock, or backwards beyond jitter) and was replaced from the nominal
+    /// rate; the samples themselves are kept.
+    pub bad_timestamps: AtomicU64,
     /// Input samples dropped because the worker fell behind.
     pub dropped_samples: AtomicU64,
     /// Frames lost: input dropped (in frames) or audio that found the ring full.
     pub dropped_frames: AtomicU64,
+    /// Whole frames left out of the WAV file because its writer fell behind.
+    pub wav_dropped_frames: AtomicU64,
+    /// Frame records left out of the CSV because its writer fell behind.
+    pub csv_dropped_frames: AtomicU64,
     /// Times the sink ran dry: found too little audio for a block (blocks
     /// that run dry one after another count once).
     pub underruns: AtomicU64,

@@ -152,6 +152,10 @@ pub struct SessionOutcome {
     pub wav_samples: Option<u64>,
     /// What the LSL audio outlet published.
     pub lsl_audio: Option<lsl_outlet::OutletStats>,
+    /// The error that ended the session early, after its threads started;
+    /// the report and the files cover the session up to it. The caller
+    /// writes the report, then fails with this.
+    pub error: Option<SessionError>,
 }
 
 /// The player's default margin, in milliseconds: on a quiet 2-core machine
@@ -197,7 +201,7 @@ impl Worker {
         let mut last_arrival: Option<Instant> = None;
         let mut warmed = 0;
         let result = loop {
-            if let Ok(Control::Stop) = self.control.try_recv() {
+            if Control::should_stop(&self.control) {
                 break Ok(());
             }
             let backlog = self.meta.occupied_len();
@@ -217,11 +221,12 @@ impl Worker {
             while let Some(m) = self.meta.try_pop() {
                 any = true;
                 self.data.pop_slice(&mut sample);
-                if m.corrected {
-                    record(
-                        &mut self.engine.latency_mut().transport,
-                        Duration::from_secs_f32(m.transport_s.max(0.0)),
-                    );
+                // The reader's stamps are checked, but a transport time is
+                // never trusted to fit a Duration.
+                if m.corrected
+                    && let Ok(d) = Duration::try_from_secs_f32(m.transport_s.max(0.0))
+                {
+                    record(&mut self.engine.latency_mut().transport, d);
                 }
                 let frame = match self.engine.push_sample(&sample, m.arrival) {
                     Ok(Some(f)) => f,
@@ -245,8 +250,14 @@ impl Worker {
                 } else {
                     Counters::add(&self.counters.dropped_frames, 1);
                 }
+                // Whole frames or none: a frame cut short would shift every
+                // later sample of the file.
                 if let Some(w) = self.wav.as_mut() {
-                    w.push_slice(frame.audio);
+                    if w.vacant_len() >= n {
+                        w.push_slice(frame.audio);
+                    } else {
+                        Counters::add(&self.counters.wav_dropped_frames, 1);
+                    }
                 }
                 if let Some(o) = self.lsl_audio.as_mut()
                     && !o.push(frame.audio, m.arrival, m.transport_s)
@@ -255,7 +266,7 @@ impl Worker {
                 }
                 if let Some(c) = self.csv.as_mut() {
                     let s = frame.stamps;
-                    let _ = c.try_push(FrameRecord {
+                    let record = FrameRecord {
                         seq: frame.seq,
                         arrival_ns: ns(s.arrival, self.epoch),
                         features_ns: ns(s.features, self.epoch),
@@ -266,7 +277,10 @@ impl Worker {
                         } else {
                             -1_000_000_000
                         },
-                    });
+                    };
+                    if c.try_push(record).is_err() {
+                        Counters::add(&self.counters.csv_dropped_frames, 1);
+                    }
                 }
                 let frames = self.engine.frames();
                 self.counters.frames.store(frames, Ordering::Relaxed);
@@ -364,7 +378,7 @@ fn csv_writer(
     )
     .map_err(err)?;
     loop {
-        let stop = matches!(control.try_recv(), Ok(Control::Stop));
+        let stop = Control::should_stop(&control);
         while let Some(r) = records.try_pop() {
             writeln!(
                 out,
@@ -492,7 +506,16 @@ pub fn run(
                 source: stream.to_string(),
                 algorithmic_latency_ms: engine.algorithmic_latency_s() * 1000.0,
             };
-            let (feed, thread) = lsl_outlet::start(config, barrier.clone())?;
+            let (feed, thread) = match lsl_outlet::start(config, barrier.clone()) {
+                Ok(started) => started,
+                Err(e) => {
+                    // Nothing has started: leave no unfinished file behind.
+                    if let Some(w) = wav_writer {
+                        w.discard();
+                    }
+                    return Err(e.into());
+                }
+            };
             controls.push(("lsl-audio", thread.control()));
             (Some(feed), Some(thread))
         }
@@ -583,12 +606,25 @@ pub fn run(
     barrier.wait();
     let start = Instant::now();
     let mut next_status = options.status_every.map(|d| start + d);
+    // One stop path for every way a session ends: the duration, a signal,
+    // or a thread that ended on its own (an error: a file that cannot be
+    // written, the decoder failing, a panic). Every thread is stopped and
+    // joined whatever happened, so the files are finished and the report
+    // covers the session; the first error is returned with it.
     loop {
         std::thread::sleep(Duration::from_millis(20));
         let now = Instant::now();
+        let failed = worker_handle.is_finished()
+            || reader_handle.is_finished()
+            || matches!(&sink, SinkHandle::Null(h, _) if h.is_finished())
+            || wav_handle.as_ref().is_some_and(JoinHandle::is_finished)
+            || csv_handle.as_ref().is_some_and(JoinHandle::is_finished)
+            || lsl_thread
+                .as_ref()
+                .is_some_and(lsl_outlet::OutletThread::is_finished);
         if stop.load(Ordering::Relaxed)
             || options.duration.is_some_and(|d| now - start >= d)
-            || worker_handle.is_finished()
+            || failed
         {
             break;
         }
@@ -600,6 +636,12 @@ pub fn run(
         }
     }
     let wall = start.elapsed().as_secs_f64();
+    let mut error: Option<SessionError> = None;
+    let mut keep = |e: SessionError| {
+        if error.is_none() {
+            error = Some(e);
+        }
+    };
 
     // The sink stops first, so the end of the input is not counted as an
     // underrun; then the reader, the worker, and the writers, which drain.
@@ -615,39 +657,68 @@ pub fn run(
         SinkHandle::Null(h, tx) => {
             let _ = tx.send(Control::Stop);
             h.join()
-                .map_err(|_| SessionError::Panicked("sink"))?
-                .into_histogram()
+                .map(Player::into_histogram)
+                .map_err(|_| SessionError::Panicked("sink"))
         }
         #[cfg(feature = "audio")]
-        SinkHandle::Device(s) => s.stop()?,
+        SinkHandle::Device(s) => s.stop().map_err(SessionError::from),
     };
+    let e2e = e2e.unwrap_or_else(|e| {
+        keep(e);
+        hdrhistogram::Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("static bounds")
+    });
     let _ = rtx.send(Control::Stop);
-    reader_handle
-        .join()
-        .map_err(|_| SessionError::Panicked("reader"))?;
+    if reader_handle.join().is_err() {
+        keep(SessionError::Panicked("reader"));
+    }
     for (_, tx) in controls.iter().filter(|(n, _)| *n == "worker") {
         let _ = tx.send(Control::Stop);
     }
     worker_handle.thread().unpark();
-    let (mut engine, worker_result) = worker_handle
-        .join()
-        .map_err(|_| SessionError::Panicked("worker"))?;
+    let engine = match worker_handle.join() {
+        Ok((engine, result)) => {
+            if let Err(e) = result {
+                keep(e.into());
+            }
+            Some(engine)
+        }
+        Err(_) => {
+            keep(SessionError::Panicked("worker"));
+            None
+        }
+    };
     for (_, tx) in controls.iter().filter(|(n, _)| *n != "worker") {
         let _ = tx.send(Control::Stop);
     }
-    let wav_samples = match wav_handle {
-        Some(h) => Some(
-            h.join()
-                .map_err(|_| SessionError::Panicked("wav writer"))??,
-        ),
+    let wav_samples = match wav_handle.map(JoinHandle::join) {
+        Some(Ok(Ok(n))) => Some(n),
+        Some(Ok(Err(e))) => {
+            keep(e.into());
+            None
+        }
+        Some(Err(_)) => {
+            keep(SessionError::Panicked("wav writer"));
+            None
+        }
         None => None,
     };
-    if let Some(h) = csv_handle {
-        h.join()
-            .map_err(|_| SessionError::Panicked("csv writer"))??;
+    match csv_handle.map(JoinHandle::join) {
+        Some(Ok(Err(e))) => keep(e),
+        Some(Err(_)) => keep(SessionError::Panicked("csv writer")),
+        _ => {}
     }
-    let lsl_audio = lsl_thread.map(|t| t.join()).transpose()?;
-    worker_result?;
+    let lsl_audio = match lsl_thread.map(lsl_outlet::OutletThread::join) {
+        Some(Ok(s)) => Some(s),
+        Some(Err(e)) => {
+            keep(e.into());
+            None
+        }
+        None => None,
+    };
+    // Without the worker's engine there is nothing to report.
+    let Some(mut engine) = engine else {
+        return Err(error.unwrap_or(SessionError::Panicked("worker")));
+    };
     if options.status_every.is_some() {
         eprintln!("{}", status_line(&counters, start.elapsed()));
     }
@@ -695,6 +766,10 @@ pub fn run(
             latency_adjustments: Counters::get(&c.latency_adjustments),
             nonfinite_samples: engine.nonfinite_samples(),
             reconnects: Counters::get(&c.reconnects),
+            bad_timestamps: Counters::get(&c.bad_timestamps),
+            wav_dropped_frames: Counters::get(&c.wav_dropped_frames),
+            csv_dropped_frames: Counters::get(&c.csv_dropped_frames),
+            stopped_by_error: error.as_ref().map(ToString::to_string),
         },
         memory: MemoryReport {
             peak_rss_mb: peak_rss_mb(),
@@ -707,5 +782,6 @@ pub fn run(
         stream,
         wav_samples,
         lsl_audio,
+        error,
     })
 }

@@ -1,6 +1,7 @@
 //! The LSL source: resolving the EEG stream, checking it against the model,
 //! and the reader thread that pulls samples into the sample rings, watches
-//! timestamps for gaps and duplicates, and reconnects when the stream comes
+//! timestamps for gaps and duplicates (and replaces unusable ones, see
+//! [`super::stamps`]), and reconnects when the stream comes
 //! back after it was lost.
 //!
 //! liblsl handles are not `Send`, so the reader thread resolves and opens its
@@ -8,6 +9,7 @@
 //! the session starts.
 
 use super::rings::{Counters, SampleMeta};
+use super::stamps::{StampCheck, Verdict};
 use crossbeam_channel::Receiver;
 use ringbuf::HeapProd;
 use ringbuf::traits::{Observer, Producer};
@@ -227,7 +229,7 @@ struct Connection {
     uid: String,
     /// The remote clock's offset from ours, once liblsl has measured it.
     correction: Option<f64>,
-    last_ts: Option<f64>,
+    stamps: StampCheck,
     last_data: Instant,
     last_check: Instant,
     last_correction: Instant,
@@ -241,7 +243,6 @@ impl Reader {
     /// stream is gone, re-resolving it every few hundred milliseconds.
     pub fn run(mut self, start: &Barrier) {
         let ch = self.expected.channels;
-        let period = 1.0 / self.expected.rate_hz;
         let mut buf = vec![0.0f32; ch];
         let mut conn = self.connect(RESOLVE_WAIT_S);
         let mut ever_connected = conn.is_some();
@@ -253,7 +254,7 @@ impl Reader {
         let mut attempts = 0;
         start.wait();
         loop {
-            if let Ok(Control::Stop) = self.control.try_recv() {
+            if Control::should_stop(&self.control) {
                 break;
             }
             let Some(c) = conn.as_mut() else {
@@ -292,24 +293,28 @@ impl Reader {
                     break;
                 }
                 let arrival = Instant::now();
-                let transport_s = (lsl::local_clock() - (ts + c.correction.unwrap_or(0.0))) as f32;
-                // Continuity is judged on the sender's clock: offset updates
-                // must not look like gaps.
-                if let Some(last) = c.last_ts {
-                    let dt = ts - last;
-                    if dt < 0.5 * period {
-                        // A repeated or backward timestamp: the sample was
-                        // already delivered (or is out of order); drop it.
+                let now = lsl::local_clock();
+                // Judged on the sender's clock, so offset updates do not look
+                // like gaps; unusable stamps are replaced (see `stamps`).
+                let ts = match c.stamps.check(ts, now, c.correction) {
+                    Verdict::Good { ts, missing } => {
+                        if missing > 0 {
+                            Counters::add(&self.counters.gaps, 1);
+                            Counters::add(&self.counters.missing_samples, missing);
+                        }
+                        ts
+                    }
+                    Verdict::Duplicate => {
+                        // Already delivered (or out of order): drop it.
                         Counters::add(&self.counters.duplicates, 1);
                         continue;
                     }
-                    if dt > 1.5 * period {
-                        Counters::add(&self.counters.gaps, 1);
-                        let missing = (dt / period).round() as u64 - 1;
-                        Counters::add(&self.counters.missing_samples, missing);
+                    Verdict::Repaired { ts } => {
+                        Counters::add(&self.counters.bad_timestamps, 1);
+                        ts
                     }
-                }
-                c.last_ts = Some(ts);
+                };
+                let transport_s = (now - (ts + c.correction.unwrap_or(0.0))) as f32;
                 Counters::add(&self.counters.samples_in, 1);
                 if self.meta.vacant_len() == 0 || self.data.vacant_len() < ch {
                     Counters::add(&self.counters.dropped_samples, 1);
@@ -384,7 +389,7 @@ impl Reader {
             uid: info.uid(),
             inlet,
             correction,
-            last_ts: None,
+            stamps: StampCheck::new(self.expected.rate_hz),
             last_data: now,
             last_check: now,
             last_correction: now,

@@ -134,6 +134,11 @@ impl OutletThread {
         self.control.clone()
     }
 
+    /// True once the thread has ended (before [`Control::Stop`]: it failed).
+    pub fn is_finished(&self) -> bool {
+        self.handle.is_finished()
+    }
+
     /// Waits for the thread (after [`Control::Stop`]).
     pub fn join(self) -> Result<OutletStats, OutletError> {
         self.handle.join().map_err(|_| OutletError::Panicked)?
@@ -255,7 +260,7 @@ fn publish(
     let mut sample = vec![0.0f32; 1];
     let mut stats = OutletStats::default();
     loop {
-        let stop = matches!(control.try_recv(), Ok(Control::Stop));
+        let stop = Control::should_stop(&control);
         while let Some(s) = stamps.try_pop() {
             let n = s.len as usize;
             if buf.len() < n {

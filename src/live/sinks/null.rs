@@ -17,7 +17,7 @@ pub fn run(mut player: Player, block: usize, rate: u32, control: Receiver<Contro
     let start = Instant::now();
     let mut b: u32 = 0;
     loop {
-        if let Ok(Control::Stop) = control.try_recv() {
+        if Control::should_stop(&control) {
             break;
         }
         // The block starts playing at its due time.

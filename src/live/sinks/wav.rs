@@ -1,7 +1,8 @@
 //! The WAV writer: a thread that drains its own audio ring into a 16-bit PCM
 //! file, so file I/O never happens on the worker. The file is written as
 //! `OUT.wav.partial` and renamed when finished, which also happens after
-//! Ctrl-C or SIGTERM because the session stops its threads in order.
+//! Ctrl-C, SIGTERM or an error elsewhere in the session, because every way a
+//! session ends stops its threads in order.
 
 use crossbeam_channel::Receiver;
 use ringbuf::HeapCons;
@@ -69,6 +70,14 @@ impl WavWriter {
         Ok(())
     }
 
+    /// Closes and deletes the unfinished file: for a session that fails
+    /// before it starts, so nothing is left behind.
+    pub fn discard(self) {
+        let tmp = self.tmp.clone();
+        drop(self.writer);
+        let _ = std::fs::remove_file(tmp);
+    }
+
     /// Finishes the header and moves the file into place; returns the
     /// samples written.
     pub fn finish(self) -> Result<u64, WavError> {
@@ -91,7 +100,7 @@ pub fn run(
 ) -> Result<u64, WavError> {
     let mut buf = vec![0.0f32; 4096];
     loop {
-        let stop = matches!(control.try_recv(), Ok(Control::Stop));
+        let stop = Control::should_stop(&control);
         loop {
             let n = audio.pop_slice(&mut buf);
             if n == 0 {
@@ -105,4 +114,34 @@ pub fn run(
         std::thread::sleep(Duration::from_millis(20));
     }
     wav.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::live::rings::ring;
+    use ringbuf::traits::Producer;
+
+    #[test]
+    fn a_writer_whose_session_is_gone_drains_and_finishes_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.wav");
+        let wav = WavWriter::create(&path, 16_000).unwrap();
+        let (mut p, c) = ring::<f32>(1600);
+        p.push_slice(&[0.5f32; 480]);
+        let (tx, rx) = crossbeam_channel::unbounded();
+        drop(tx); // the session ended without a word
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = done_tx.send(run(wav, c, rx));
+        });
+        let samples = done_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the writer still runs after its control channel closed")
+            .unwrap();
+        assert_eq!(samples, 480);
+        assert!(!path.with_extension("wav.partial").exists());
+        let r = hound::WavReader::open(&path).unwrap();
+        assert_eq!(r.len(), 480);
+    }
 }
