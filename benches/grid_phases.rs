@@ -1,6 +1,6 @@
 //! A live session's frames replayed through the player at other sink grid
 //! phases (`neurospeak::live::sinks::phases`): how much of a session's
-//! end-to-end latency was the draw of where the null sink's blocks fell.
+//! arrival-to-playback latency was the draw of where the null sink's blocks fell.
 //!
 //! Usage: `cargo bench --bench grid_phases -- FRAMES.csv [MARGIN_MS]`, with
 //! the CSV of `neurospeak run --csv` (`benches/live_session.sh` runs it) of
@@ -45,13 +45,14 @@ fn main() -> anyhow::Result<()> {
         block: SessionOptions::default().block,
         hop: vocoder.hop_length,
         rate: vocoder.sample_rate_hz,
+        fixed: Duration::ZERO,
     };
     let outcomes = sweep(&frames, config, STEPS);
     let ms = |v: u64| v as f64 / 1e6;
-    println!("offset   e2e p50    p99    max   underruns  late  moves");
+    println!("offset   a2p p50    p99    max   underruns  late  moves");
     let mut p99s = Vec::new();
     for o in &outcomes {
-        let h = &o.end_to_end;
+        let h = &o.arrival_to_playback;
         let p99 = ms(h.value_at_quantile(0.99));
         p99s.push(p99);
         println!(
@@ -68,7 +69,7 @@ fn main() -> anyhow::Result<()> {
     p99s.sort_by(f64::total_cmp);
     let under = p99s.iter().filter(|&&p| p <= TARGET_MS).count();
     println!(
-        "end-to-end p99 over {} grid phases ({} frames, margin {margin_ms} ms): min {:.2} / median {:.2} / max {:.2} ms; {under} of {} at or under {TARGET_MS} ms",
+        "arrival-to-playback p99 over {} grid phases ({} frames, margin {margin_ms} ms): min {:.2} / median {:.2} / max {:.2} ms; {under} of {} at or under {TARGET_MS} ms",
         p99s.len(),
         frames.len(),
         p99s[0],

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # A real-time live session on loopback LSL: the demo recording served in a
 # loop by `stream-file`, decoded by `run` with the demo model (or MODEL) into
-# the clock-paced null sink, for SECONDS (default 600). Prints compute,
-# end-to-end and transport latency p50/p99/max, faults and peak memory; then
+# the clock-paced null sink, for SECONDS (default 600). Prints sensor-to-sound
+# (what the participant hears) with its budget, compute, arrival-to-playback and
+# transport latency p50/p99/max, faults and peak memory; then
 # replays the session's frames (its --csv) through the player at 20 offsets
 # of the sink's block grid (benches/grid_phases.rs): with the null sink and
 # stream-file on one clock, where the blocks fall against the frames is one
 # draw per session, worth up to 2 ms. stream-file starts before the session
 # (no --wait-for-consumer), so that draw is a random one. SOURCE=pylsl serves
-# the recording with benches/pylsl_source.py (liblsl 1.18) instead.
+# the recording with benches/pylsl_source.py (liblsl 1.18) instead; CHUNK_MS
+# sets the source's chunk interval (default 10 ms; amplifiers often push 1 ms).
 # LSL stays on this machine (configs/lsl_loopback.cfg).
 #
 # Usage: benches/live_session.sh [SECONDS] [MODEL] [RUN OPTIONS...]
@@ -27,9 +29,9 @@ name="neurospeak-bench-$$"
 report=out/live_session_report.json
 frames=out/live_session_frames.csv
 if [ "${SOURCE:-stream-file}" = pylsl ]; then
-  .local/venv/bin/python benches/pylsl_source.py "$rec" "$name" &
+  .local/venv/bin/python benches/pylsl_source.py "$rec" "$name" "${CHUNK_MS:-10}" &
 else
-  "$bin" stream-file "$rec" --name "$name" --loop --lsl-local >/dev/null &
+  "$bin" stream-file "$rec" --name "$name" --loop --chunk-ms "${CHUNK_MS:-10}" --lsl-local >/dev/null &
 fi
 server=$!
 trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true' EXIT
@@ -39,10 +41,15 @@ python3 - "$report" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 lat = r["latency_ms"]
-for k in ("compute", "end_to_end", "transport"):
+for k in ("sensor_to_sound", "compute", "arrival_to_playback", "transport"):
     s = lat[k]
-    print(f"{k:<11} p50 {s['p50']:.3f} ms  p99 {s['p99']:.3f} ms  max {s['max']:.3f} ms")
-print(f"algorithmic {lat['algorithmic']:.1f} ms (fixed; not included in the figures above)")
+    print(f"{k:<19} p50 {s['p50']:.3f} ms  p99 {s['p99']:.3f} ms  max {s['max']:.3f} ms")
+print("sensor_to_sound budget (ms):")
+for p in lat["budget"]["parts"]:
+    how = "per frame" if p["measured_per_frame"] else "fixed"
+    print(f"  {p['part']:<18} mean {p['mean']:7.3f}  p50 {p['p50']:7.3f}  p99 {p['p99']:7.3f}  ({how})")
+print(f"  {'sum of means':<18} {lat['budget']['sum_of_means']:.3f} (sensor_to_sound mean {lat['sensor_to_sound']['mean']:.3f})")
+print(f"algorithmic {lat['algorithmic']:.1f} ms (the fixed parts; inside sensor_to_sound only)")
 print("faults     ", r["faults"])
 print(f"frames {r['frames']}, peak memory {r['memory']['peak_rss_mb']:.1f} MB")
 PY

@@ -5,7 +5,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 /// Schema identifier written into every report.
-pub const SCHEMA: &str = "neurospeak.report/1";
+pub const SCHEMA: &str = "neurospeak.report/2";
 
 /// Percentiles of one latency, in milliseconds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
@@ -39,18 +39,49 @@ impl LatencyStats {
 /// Latency of every stage, DESIGN.md section 4 definitions.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct LatencyReport {
+    /// What a participant hears: the neural activity frame k's audio stands
+    /// for (its LSL timestamp on the local clock, less the fixed delays) →
+    /// that audio leaving the device. Frames heard whose transport is known.
+    pub sensor_to_sound: Option<LatencyStats>,
+    /// `sensor_to_sound`'s parts over the same frames; their means add up
+    /// to its mean.
+    pub budget: Option<LatencyBudget>,
     /// Audio of frame k written to the output − arrival of its newest sample.
     pub compute: Option<LatencyStats>,
-    /// Predicted playback of frame k's first sample − arrival; needs a paced sink.
-    pub end_to_end: Option<LatencyStats>,
+    /// Frame k's first audio sample leaving the device (cpal's playback
+    /// instant, or the null sink's real clock when it ran) − arrival.
+    pub arrival_to_playback: Option<LatencyStats>,
     pub features: Option<LatencyStats>,
     pub decoder: Option<LatencyStats>,
     pub vocoder: Option<LatencyStats>,
-    /// Arrival − the sample's source timestamp on the local clock; live only.
+    /// Arrival − the sample's source timestamp on the local clock, per
+    /// sample; live only.
     pub transport: Option<LatencyStats>,
-    /// The fixed delay of half the feature window, future context and the
-    /// vocoder's look-ahead, in milliseconds; never included in the above.
+    /// The fixed delays in milliseconds: half the feature window, the
+    /// filters' measured delay, future context and the vocoder's look-ahead
+    /// and overlap. Part of `sensor_to_sound`; not of the other figures.
     pub algorithmic: f64,
+}
+
+/// The parts of `sensor_to_sound`, in the order the signal meets them.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct LatencyBudget {
+    pub parts: Vec<BudgetPart>,
+    /// The parts' means added up (equal to `sensor_to_sound.mean` up to the
+    /// histograms' 3 significant digits).
+    pub sum_of_means: f64,
+}
+
+/// One part of the sensor-to-sound budget, in milliseconds.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct BudgetPart {
+    pub part: &'static str,
+    /// True for parts measured frame by frame; false for the bundle's fixed
+    /// delays (the same for every frame).
+    pub measured_per_frame: bool,
+    pub mean: f64,
+    pub p50: f64,
+    pub p99: f64,
 }
 
 /// Mel-cepstral distortion over c1..c13 and c1..c24, in dB (conventional

@@ -115,7 +115,7 @@ fn the_main_job_decodes_a_held_out_recording_with_the_demo_model() {
         "{text}"
     );
     let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
-    assert_eq!(r["schema"], "neurospeak.report/1");
+    assert_eq!(r["schema"], "neurospeak.report/2");
     let pearson = r["accuracy"]["pearson_r"].as_f64().unwrap();
     assert!(
         pearson > 0.6,

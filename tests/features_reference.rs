@@ -55,9 +55,8 @@ fn signal(samples: usize, rate: f64) -> Vec<f32> {
     x
 }
 
-fn reference(python: &std::path::Path, p: &FrontEndPlan, x: &[f32]) -> Vec<f32> {
-    let dir = tempfile::tempdir().unwrap();
-    let plan_json = serde_json::json!({
+fn plan_json(p: &FrontEndPlan) -> serde_json::Value {
+    serde_json::json!({
         "channels": p.channels,
         "sample_rate": p.sample_rate,
         "common_average_reference": p.common_average_reference,
@@ -73,9 +72,13 @@ fn reference(python: &std::path::Path, p: &FrontEndPlan, x: &[f32]) -> Vec<f32> 
         "stride": p.stride,
         "mean": p.mean,
         "std": p.std,
-    });
+    })
+}
+
+fn reference(python: &std::path::Path, p: &FrontEndPlan, x: &[f32]) -> Vec<f32> {
+    let dir = tempfile::tempdir().unwrap();
     let plan_path = dir.path().join("plan.json");
-    std::fs::write(&plan_path, plan_json.to_string()).unwrap();
+    std::fs::write(&plan_path, plan_json(p).to_string()).unwrap();
     let input = dir.path().join("x.f32");
     let bytes: Vec<u8> = x.iter().flat_map(|v| v.to_le_bytes()).collect();
     std::fs::write(&input, bytes).unwrap();
@@ -152,4 +155,45 @@ fn front_end_matches_scipy_with_future_context_and_no_notches() {
 #[test]
 fn front_end_matches_scipy_at_2048_hz_with_50_hz_notches() {
     assert_matches_reference(&plan(2048.0, Some(50.0), 0), 5000);
+}
+
+/// The filters' delay that the sensor-to-sound budget reports, against the
+/// same measure on scipy's design of the chain.
+#[test]
+fn filter_delay_matches_scipy() {
+    let Some(python) = common::venv_python() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    for p in [
+        plan(1024.0, Some(50.0), 0),
+        plan(1024.0, Some(60.0), 0),
+        plan(1000.0, None, 0),
+        plan(2048.0, Some(50.0), 0),
+    ] {
+        let path = dir.path().join("plan.json");
+        std::fs::write(&path, plan_json(&p).to_string()).unwrap();
+        let run = Command::new(&python)
+            .arg(common::root().join("tests/peers/frontend_reference.py"))
+            .arg("--filter-delay")
+            .arg(&path)
+            .output()
+            .expect("run the Python front-end reference");
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let theirs: f64 = String::from_utf8_lossy(&run.stdout).trim().parse().unwrap();
+        let ours = p.filter_delay_s();
+        assert!(
+            (ours - theirs).abs() < 1e-6,
+            "{:?} Hz line, {} Hz: ours {ours} s, scipy's {theirs} s",
+            p.line_frequency,
+            p.sample_rate
+        );
+        // The band-pass alone delays 70-170 Hz power by about 6.7 ms; notches
+        // inside the band add to it.
+        assert!((0.005..0.02).contains(&ours), "{ours} s");
+    }
 }

@@ -121,4 +121,40 @@ fn realtime_replay_is_paced_by_the_recording_clock() {
         out.report.realtime_factor
     );
     assert_eq!(out.report.frames, 50);
+    // Sensor to sound: the file's clock stands in for the amplifier's, no
+    // device; every frame is counted and its parts add up to it.
+    let lat = &out.report.latency_ms;
+    let total = lat
+        .sensor_to_sound
+        .expect("replay --realtime times sensor to sound");
+    assert_eq!(total.count, 50);
+    let budget = lat.budget.as_ref().expect("and its budget");
+    let sum: f64 = budget.parts.iter().map(|p| p.mean).sum();
+    assert!((sum - total.mean).abs() <= 0.005 * total.mean, "{lat:?}");
+    let part = |n: &str| budget.parts.iter().find(|p| p.part == n).unwrap();
+    // (Zero is recorded as the histograms' 1 ns floor.)
+    assert!(
+        part("playout").mean < 1e-3 && part("device").mean < 1e-3,
+        "{lat:?}"
+    );
+    assert!(part("front_end_filters").mean > 1.0, "{lat:?}");
+    assert!(total.p50 > lat.algorithmic, "{lat:?}");
+}
+
+#[test]
+fn replay_as_fast_as_possible_has_no_sensor_to_sound() {
+    if !common::onnxruntime() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    common::tiny_bundle(dir.path(), 4, 1024.0);
+    let bundle = Bundle::load(dir.path()).unwrap();
+    let rec = recording(&dir.path().join("r.xdf"), 4, 1024.0, 0.5);
+    let out = replay(&bundle, &rec, &ReplayOptions::default(), &mut |_| {}).unwrap();
+    let lat = &out.report.latency_ms;
+    assert!(
+        lat.sensor_to_sound.is_none() && lat.budget.is_none(),
+        "{lat:?}"
+    );
+    assert!(lat.compute.is_some());
 }

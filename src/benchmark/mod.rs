@@ -167,7 +167,7 @@ fn model_report(
         latency_ms: subject
             .engine
             .latency()
-            .report(subject.engine.algorithmic_latency_s() * 1000.0),
+            .report(subject.engine.fixed_delays()),
         accuracy,
         faults: FaultReport {
             nonfinite_samples: subject.engine.nonfinite_samples(),

@@ -4,6 +4,7 @@
 mod benchmark;
 mod cache_args;
 mod inspect;
+mod latency_summary;
 #[cfg(feature = "lsl")]
 mod lsl_args;
 mod optimize;

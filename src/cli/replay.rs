@@ -6,10 +6,11 @@ use clap::Args;
 use std::path::{Path, PathBuf};
 
 use super::cache_args::{CacheArgs, announce};
+use super::latency_summary::{fmt_latency, print_sensor_to_sound};
 use crate::bundle::Bundle;
 use crate::decoder::{DecoderOptions, init_onnxruntime};
 use crate::pipeline::{ReplayOptions, replay};
-use crate::report::{AccuracyReport, LatencyStats, write_json};
+use crate::report::{AccuracyReport, write_json};
 
 #[derive(Args, Debug)]
 pub struct ReplayArgs {
@@ -30,15 +31,6 @@ pub struct ReplayArgs {
     pub report: Option<PathBuf>,
     #[command(flatten)]
     pub cache: CacheArgs,
-}
-
-fn fmt_latency(s: &Option<LatencyStats>) -> String {
-    s.map_or("n/a".into(), |s| {
-        format!(
-            "p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
-            s.p50, s.p99, s.max
-        )
-    })
 }
 
 /// The accuracy figures of the decoded output beside the loudness-only baseline.
@@ -138,6 +130,7 @@ pub fn run(a: ReplayArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
         "frames     {}  ({:.1} s of audio)",
         r.frames, r.audio_seconds
     );
+    print_sensor_to_sound(&r.latency_ms);
     println!("speed      {:.1}× real time", r.realtime_factor);
     println!("compute    {}", fmt_latency(&r.latency_ms.compute));
     println!("decoder    {}", fmt_latency(&r.latency_ms.decoder));

@@ -7,12 +7,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::cache_args::{CacheArgs, announce};
+use super::latency_summary::{fmt_latency, print_sensor_to_sound};
 use super::lsl_args::{LslArgs, stop_on_signals};
 use crate::bundle::Bundle;
 use crate::decoder::{DecoderOptions, init_onnxruntime};
 use crate::live::session::{AudioChoice, DEFAULT_MARGIN_MS, SessionOptions, run as run_session};
 use crate::live::source::StreamQuery;
-use crate::report::{LatencyStats, write_json};
+use crate::report::write_json;
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
@@ -73,15 +74,6 @@ pub struct RunArgs {
     pub lsl: LslArgs,
     #[command(flatten)]
     pub cache: CacheArgs,
-}
-
-fn fmt_latency(s: &Option<LatencyStats>) -> String {
-    s.map_or("n/a".into(), |s| {
-        format!(
-            "p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
-            s.p50, s.p99, s.max
-        )
-    })
 }
 
 pub fn run(a: RunArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
@@ -154,8 +146,12 @@ pub fn run(a: RunArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
         "frames     {}  ({:.1} s of audio in {:.1} s)",
         r.frames, r.audio_seconds, r.wall_seconds
     );
+    print_sensor_to_sound(&r.latency_ms);
     println!("compute    {}", fmt_latency(&r.latency_ms.compute));
-    println!("end2end    {}", fmt_latency(&r.latency_ms.end_to_end));
+    println!(
+        "arrival→playback {}",
+        fmt_latency(&r.latency_ms.arrival_to_playback)
+    );
     println!("transport  {}", fmt_latency(&r.latency_ms.transport));
     println!("algorithmic latency {:.1} ms", r.latency_ms.algorithmic);
     let f = &r.faults;

@@ -66,6 +66,47 @@ impl FrontEndPlan {
         self.window_s / 2.0 + (self.future_frames * self.stride) as f64 * self.hop_s
     }
 
+    /// The filters every channel goes through: the line notches, then the
+    /// band-pass.
+    pub fn filter_chain(&self) -> Cascade {
+        let mut chain = Cascade::default();
+        if let Some(line) = self.line_frequency {
+            chain = chain.then(Cascade::line_notches(
+                line,
+                self.notch_harmonics,
+                NOTCH_Q,
+                self.sample_rate,
+            ));
+        }
+        chain.then(Cascade::band_pass(
+            self.band.0,
+            self.band.1,
+            self.filter_order,
+            self.sample_rate,
+        ))
+    }
+
+    /// The filter chain's delay in seconds, measured on its impulse response:
+    /// the centre of its energy, `Σ n·h[n]² / Σ h[n]²` over 4 s. That is the
+    /// delay of the power envelope the front-end takes for a broadband
+    /// input (the group delay averaged over the band, weighted by the power
+    /// the filters pass); the notches inside the band add to it.
+    pub fn filter_delay_s(&self) -> f64 {
+        let mut chain = self.filter_chain();
+        let n = (4.0 * self.sample_rate).ceil() as usize;
+        let (mut moment, mut energy) = (0.0f64, 0.0f64);
+        for i in 0..n {
+            let y = chain.process(if i == 0 { 1.0 } else { 0.0 });
+            moment += i as f64 * y * y;
+            energy += y * y;
+        }
+        if energy > 0.0 {
+            moment / energy / self.sample_rate
+        } else {
+            0.0
+        }
+    }
+
     /// The index (1-based) of the last sample that frame `k` covers.
     fn frame_end(&self, k: u64) -> u64 {
         ((k + 1) as f64 * self.hop_s * self.sample_rate).floor() as u64
@@ -99,21 +140,7 @@ impl FeatureExtractor {
     /// Builds the filters and buffers for `plan`.
     pub fn new(plan: &FrontEndPlan) -> Self {
         let ch = plan.channels;
-        let mut proto = Cascade::default();
-        if let Some(line) = plan.line_frequency {
-            proto = proto.then(Cascade::line_notches(
-                line,
-                plan.notch_harmonics,
-                NOTCH_Q,
-                plan.sample_rate,
-            ));
-        }
-        proto = proto.then(Cascade::band_pass(
-            plan.band.0,
-            plan.band.1,
-            plan.filter_order,
-            plan.sample_rate,
-        ));
+        let proto = plan.filter_chain();
         let window_len = plan.window_samples();
         let history_len = (plan.past_frames + plan.future_frames) * plan.stride + 1;
         Self {

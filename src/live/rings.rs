@@ -11,7 +11,7 @@
 use ringbuf::traits::{Consumer, Observer, Split};
 use ringbuf::{HeapCons, HeapProd, HeapRb};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// What travels with each EEG sample.
 #[derive(Clone, Copy, Debug)]
@@ -35,6 +35,9 @@ pub struct FrameStamp {
     pub arrival: Instant,
     /// When the frame's audio was ready (the vocoder's stamp).
     pub ready: Instant,
+    /// Arrival − the newest EEG sample's LSL timestamp on the local clock;
+    /// `None` until the stream's clock offset is known.
+    pub transport: Option<Duration>,
 }
 
 /// Producer and consumer halves of one ring.

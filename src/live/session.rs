@@ -17,7 +17,7 @@ use super::sinks::{Player, PlayerConfig, lsl_outlet, null, wav};
 use super::source::{Expected, Reader, SourceError, StreamQuery, StreamSummary, resolve_checked};
 use crate::bundle::Bundle;
 use crate::decoder::{DecoderError, DecoderOptions};
-use crate::pipeline::latency::record;
+use crate::pipeline::latency::{PlaybackHistograms, record};
 use crate::pipeline::{Engine, EngineError};
 use crate::report::{
     FaultReport, MemoryReport, ModelReport, RunReport, SCHEMA, current_rss_mb, peak_rss_mb,
@@ -159,7 +159,7 @@ pub struct SessionOutcome {
 }
 
 /// The player's default margin, in milliseconds: on a quiet 2-core machine
-/// it keeps end-to-end latency p99 under 10 ms with a few late frames in ten
+/// it keeps arrival-to-playback latency p99 under 10 ms with a few late frames in ten
 /// minutes (README, *Live sessions*).
 pub const DEFAULT_MARGIN_MS: f64 = 0.5;
 
@@ -244,6 +244,11 @@ impl Worker {
                         audio_index: pushed,
                         arrival: m.arrival,
                         ready: frame.stamps.vocoder,
+                        transport: if m.corrected {
+                            Duration::try_from_secs_f32(m.transport_s.max(0.0)).ok()
+                        } else {
+                            None
+                        },
                     });
                     self.audio.push_slice(frame.audio);
                     pushed += n as u64;
@@ -455,7 +460,8 @@ pub fn run(
     let counters = Arc::new(Counters::default());
     let epoch = Instant::now();
 
-    let end_to_end = engine.latency().end_to_end.clone();
+    let playback = engine.latency().playback.clone();
+    let fixed = engine.fixed_delays().total();
     let player = Player::new(
         audio_c,
         stamps_c,
@@ -464,8 +470,9 @@ pub fn run(
             block: options.block,
             hop,
             rate: sr,
+            fixed,
         },
-        end_to_end,
+        playback,
         counters.clone(),
     );
     // A sound device opens before any file or thread exists, so a missing one
@@ -653,19 +660,19 @@ pub fn run(
         #[cfg(feature = "audio")]
         SinkHandle::Device(s) => format!("device: {}", s.description()),
     };
-    let e2e = match sink {
+    let playback = match sink {
         SinkHandle::Null(h, tx) => {
             let _ = tx.send(Control::Stop);
             h.join()
-                .map(Player::into_histogram)
+                .map(Player::into_histograms)
                 .map_err(|_| SessionError::Panicked("sink"))
         }
         #[cfg(feature = "audio")]
         SinkHandle::Device(s) => s.stop().map_err(SessionError::from),
     };
-    let e2e = e2e.unwrap_or_else(|e| {
+    let playback = playback.unwrap_or_else(|e| {
         keep(e);
-        hdrhistogram::Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("static bounds")
+        PlaybackHistograms::default()
     });
     let _ = rtx.send(Control::Stop);
     if reader_handle.join().is_err() {
@@ -723,7 +730,7 @@ pub fn run(
         eprintln!("{}", status_line(&counters, start.elapsed()));
     }
 
-    engine.latency_mut().end_to_end = e2e;
+    engine.latency_mut().playback = playback;
     let mut outputs = BTreeMap::new();
     outputs.insert("audio".to_string(), audio);
     if let Some(p) = &options.wav {
@@ -751,9 +758,7 @@ pub fn run(
         audio_seconds: (engine.frames() as usize * hop) as f64 / sr as f64,
         wall_seconds: wall,
         realtime_factor: samples_in as f64 / rate / wall.max(1e-9),
-        latency_ms: engine
-            .latency()
-            .report(engine.algorithmic_latency_s() * 1000.0),
+        latency_ms: engine.latency().report(engine.fixed_delays()),
         accuracy: None,
         faults: FaultReport {
             gaps: Counters::get(&c.gaps),

@@ -4,7 +4,7 @@
 //! that [`Engine::push_sample`] allocates nothing, locks nothing and logs
 //! nothing.
 
-use super::latency::{StageHistograms, record};
+use super::latency::{FixedDelays, StageHistograms, record};
 use crate::bundle::Bundle;
 use crate::decoder::{Decoder, DecoderError, DecoderOptions, GraphCacheStatus};
 use crate::features::FeatureExtractor;
@@ -68,7 +68,7 @@ pub struct Engine {
     delay_frames: u64,
     frames: u64,
     latency: StageHistograms,
-    algorithmic_s: f64,
+    fixed: FixedDelays,
 }
 
 impl Engine {
@@ -90,7 +90,12 @@ impl Engine {
         }
         let vocoder = StreamingVocoder::new(&bundle.vocoder_config())?;
         let hop = m.vocoder.hop_length;
-        let algorithmic_s = plan.algorithmic_delay_s() + vocoder.algorithmic_latency_s();
+        let fixed = FixedDelays {
+            window_centre_s: plan.window_s / 2.0,
+            filters_s: plan.filter_delay_s(),
+            future_context_s: (plan.future_frames * plan.stride) as f64 * plan.hop_s,
+            vocoder_s: vocoder.algorithmic_latency_s(),
+        };
         let mut engine = Engine {
             front: FeatureExtractor::new(&plan),
             decoder,
@@ -102,7 +107,7 @@ impl Engine {
             delay_frames: (plan.future_frames * plan.stride) as u64,
             frames: 0,
             latency: StageHistograms::default(),
-            algorithmic_s,
+            fixed,
         };
         engine.warm_up()?;
         Ok(engine)
@@ -205,10 +210,15 @@ impl Engine {
         &self.latency
     }
 
-    /// Fixed delay from the feature window, future context and the vocoder's
-    /// look-ahead, in seconds.
+    /// The fixed delays of the front-end (window centre, filters, future
+    /// context) and the vocoder (look-ahead and overlap).
+    pub fn fixed_delays(&self) -> &FixedDelays {
+        &self.fixed
+    }
+
+    /// All the fixed delays, in seconds.
     pub fn algorithmic_latency_s(&self) -> f64 {
-        self.algorithmic_s
+        self.fixed.total_s()
     }
 
     /// Where the decoder's optimized graph came from (the graph cache).

@@ -137,11 +137,29 @@ pub fn replay(
         }
         let arrival = Instant::now();
         for i in pos..end {
-            if let Some(frame) =
+            let Some(frame) =
                 engine.push_sample(&rec.eeg.samples[i * ch..(i + 1) * ch], arrival)?
-            {
-                log_mel.extend_from_slice(frame.log_mel);
-                audio.extend_from_slice(frame.audio);
+            else {
+                continue;
+            };
+            log_mel.extend_from_slice(frame.log_mel);
+            audio.extend_from_slice(frame.audio);
+            if options.realtime {
+                // The file's clock stands in for the amplifier's: sample i was
+                // taken at start + i / rate, and arrived when it was pushed.
+                // No device: the audio is out when it is ready.
+                let ready = frame.stamps.vocoder;
+                let taken = start + Duration::from_secs_f64(i as f64 / rate);
+                let transport = arrival.saturating_duration_since(taken);
+                let fixed = engine.fixed_delays().total();
+                engine.latency_mut().playback.record_frame(
+                    arrival,
+                    Some(transport),
+                    ready,
+                    ready,
+                    ready,
+                    fixed,
+                );
             }
         }
         pos = end;
@@ -197,9 +215,7 @@ pub fn replay(
         audio_seconds: audio.len() as f64 / m.vocoder.sample_rate_hz as f64,
         wall_seconds: wall,
         realtime_factor: signal_s / wall.max(1e-9),
-        latency_ms: engine
-            .latency()
-            .report(engine.algorithmic_latency_s() * 1000.0),
+        latency_ms: engine.latency().report(engine.fixed_delays()),
         accuracy,
         faults: FaultReport {
             nonfinite_samples: engine.nonfinite_samples(),

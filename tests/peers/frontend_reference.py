@@ -2,6 +2,10 @@
 reference for tests/features_reference.rs.
 
 Usage: frontend_reference.py PLAN.json SAMPLES.f32 OUT.f32
+       frontend_reference.py --filter-delay PLAN.json
+
+The second form prints the filter chain's delay in seconds: the energy
+centre of its impulse response over 4 s.
 
 PLAN.json holds the FrontEndPlan's fields; SAMPLES.f32 is interleaved
 little-endian float32 (samples x channels). OUT.f32 receives every stacked
@@ -23,7 +27,34 @@ def notch_sos(freq, q, fs):
     return np.concatenate([b, a])
 
 
+def filter_chain(plan):
+    fs = plan["sample_rate"]
+    sections = []
+    if plan["line_frequency"] is not None:
+        for h in range(1, plan["notch_harmonics"] + 1):
+            f = plan["line_frequency"] * h
+            if f < 0.45 * fs:
+                sections.append(notch_sos(f, plan["notch_q"], fs))
+    low, high = plan["band"]
+    order = plan["filter_order"]
+    sections.extend(signal.butter(order, low, "highpass", fs=fs, output="sos"))
+    sections.extend(signal.butter(order, high, "lowpass", fs=fs, output="sos"))
+    return np.array(sections)
+
+
+def filter_delay(plan):
+    fs = plan["sample_rate"]
+    impulse = np.zeros(int(np.ceil(4.0 * fs)))
+    impulse[0] = 1.0
+    h = signal.sosfilt(filter_chain(plan), impulse)
+    n = np.arange(len(h))
+    return float(np.sum(n * h * h) / np.sum(h * h) / fs)
+
+
 def main():
+    if sys.argv[1] == "--filter-delay":
+        print(filter_delay(json.load(open(sys.argv[2]))))
+        return
     plan = json.load(open(sys.argv[1]))
     ch = plan["channels"]
     fs = plan["sample_rate"]
@@ -38,17 +69,7 @@ def main():
     if plan["common_average_reference"]:
         x = x - x.mean(axis=1, keepdims=True)
 
-    sections = []
-    if plan["line_frequency"] is not None:
-        for h in range(1, plan["notch_harmonics"] + 1):
-            f = plan["line_frequency"] * h
-            if f < 0.45 * fs:
-                sections.append(notch_sos(f, plan["notch_q"], fs))
-    low, high = plan["band"]
-    order = plan["filter_order"]
-    sections.extend(signal.butter(order, low, "highpass", fs=fs, output="sos"))
-    sections.extend(signal.butter(order, high, "lowpass", fs=fs, output="sos"))
-    y = signal.sosfilt(np.array(sections), x, axis=0)
+    y = signal.sosfilt(filter_chain(plan), x, axis=0)
     power = y * y
 
     window = max(int(round(plan["window_s"] * fs)), 1)

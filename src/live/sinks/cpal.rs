@@ -4,12 +4,12 @@
 //! [`Player`] (silence and an underrun count when it runs dry), resamples
 //! linearly to the device rate when that differs from the vocoder's, and
 //! copies into every output channel. The playback instant cpal reports for
-//! the buffer times each frame's end-to-end latency.
+//! the buffer times each frame's arrival-to-playback and sensor-to-sound latency.
 
 use super::Player;
 use crate::live::rings::ring;
+use crate::pipeline::latency::PlaybackHistograms;
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
-use hdrhistogram::Histogram;
 use ringbuf::traits::{Consumer, Producer};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -258,9 +258,9 @@ impl DeviceSink {
         &self.description
     }
 
-    /// Stops the stream and returns the end-to-end histogram the callback
-    /// collected (empty if the device never called back).
-    pub fn stop(mut self) -> Result<Histogram<u64>, AudioError> {
+    /// Stops the stream and returns the histograms of the frames the
+    /// callback played (empty if the device never called back).
+    pub fn stop(mut self) -> Result<PlaybackHistograms, AudioError> {
         self.stop.store(true, Ordering::Relaxed);
         let deadline = Instant::now() + Duration::from_secs(1);
         let player = loop {
@@ -273,10 +273,7 @@ impl DeviceSink {
             std::thread::sleep(Duration::from_millis(5));
         };
         drop(self.stream);
-        Ok(player.map_or_else(
-            || Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("static bounds"),
-            Player::into_histogram,
-        ))
+        Ok(player.map_or_else(PlaybackHistograms::default, Player::into_histograms))
     }
 }
 

@@ -2,7 +2,7 @@
 //! blocks through a [`Player`], which never blocks: it pops what the ring
 //! holds, fills the rest with silence and counts an underrun, keeps the
 //! playout schedule (see [`player`]), and times the playback of each frame's
-//! first sample for the end-to-end latency. The WAV writer and the LSL audio
+//! first sample for the arrival-to-playback and sensor-to-sound latency. The WAV writer and the LSL audio
 //! outlet take every decoded frame from rings of their own, on threads of
 //! their own.
 

@@ -1,4 +1,4 @@
-//! What a session's end-to-end latency would have been at other sink grid
+//! What a session's arrival-to-playback latency would have been at other sink grid
 //! phases: the frames of one session (arrival and ready times, as `run
 //! --csv` records them) replayed through the real [`Player`] on a virtual
 //! clock, with the null sink's block grid started at a range of offsets.
@@ -11,6 +11,7 @@
 
 use super::{Player, PlayerConfig};
 use crate::live::rings::{Counters, FrameStamp, ring};
+use crate::pipeline::latency::PlaybackHistograms;
 use hdrhistogram::Histogram;
 use ringbuf::traits::{Observer, Producer};
 use std::sync::Arc;
@@ -30,7 +31,7 @@ pub struct FrameTimes {
 pub struct PhaseOutcome {
     /// Offset of the grid's first block after the first frame's arrival.
     pub offset_ms: f64,
-    pub end_to_end: Histogram<u64>,
+    pub arrival_to_playback: Histogram<u64>,
     pub underruns: u64,
     pub late_frames: u64,
     pub latency_adjustments: u64,
@@ -43,8 +44,7 @@ pub fn replay_at(frames: &[FrameTimes], config: PlayerConfig, offset_ms: f64) ->
     let counters = Arc::new(Counters::default());
     let mut outcome = PhaseOutcome {
         offset_ms,
-        end_to_end: Histogram::new_with_bounds(1, 60_000_000_000, 3)
-            .expect("static histogram bounds are valid"),
+        arrival_to_playback: crate::pipeline::latency::histogram(),
         underruns: 0,
         late_frames: 0,
         latency_adjustments: 0,
@@ -59,7 +59,7 @@ pub fn replay_at(frames: &[FrameTimes], config: PlayerConfig, offset_ms: f64) ->
         audio_c,
         stamps_c,
         config,
-        outcome.end_to_end.clone(),
+        PlaybackHistograms::default(),
         counters.clone(),
     );
     let t0 = Instant::now();
@@ -82,13 +82,14 @@ pub fn replay_at(frames: &[FrameTimes], config: PlayerConfig, offset_ms: f64) ->
                 audio_index: (next * hop) as u64,
                 arrival: at(f.arrival_ns),
                 ready: at(f.ready_ns),
+                transport: None,
             });
             next += 1;
         }
         player.fill(&mut out, now, now);
         b += 1;
     }
-    outcome.end_to_end = player.into_histogram();
+    outcome.arrival_to_playback = player.into_histograms().arrival_to_playback;
     outcome.underruns = Counters::get(&counters.underruns);
     outcome.late_frames = Counters::get(&counters.late_frames);
     outcome.latency_adjustments = Counters::get(&counters.latency_adjustments);
@@ -114,6 +115,7 @@ mod tests {
             block: 128,
             hop: 160,
             rate: 16000,
+            fixed: Duration::ZERO,
         }
     }
 
@@ -139,7 +141,7 @@ mod tests {
         for o in &outcomes {
             assert_eq!(o.underruns, 0, "offset {} ms", o.offset_ms);
             assert_eq!(o.late_frames, 0, "offset {} ms", o.offset_ms);
-            let p50 = o.end_to_end.value_at_quantile(0.5) as f64 / 1e6;
+            let p50 = o.arrival_to_playback.value_at_quantile(0.5) as f64 / 1e6;
             // 1 + 6 + 0.5, plus the player's 0.25 ms headroom, plus the phase;
             // it moves earlier only by 0.75 ms or more, hence the upper bound.
             assert!(
@@ -177,7 +179,7 @@ mod tests {
     #[test]
     fn no_frames_replay_to_nothing() {
         let o = replay_at(&[], config(0.5), 0.0);
-        assert_eq!(o.end_to_end.len(), 0);
+        assert_eq!(o.arrival_to_playback.len(), 0);
         assert_eq!(o.underruns, 0);
     }
 }

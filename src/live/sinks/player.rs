@@ -28,8 +28,7 @@
 //!   block), plus the margin after its arrival.
 
 use crate::live::rings::{Counters, FrameStamp};
-use crate::pipeline::latency::record;
-use hdrhistogram::Histogram;
+use crate::pipeline::latency::PlaybackHistograms;
 use ringbuf::HeapCons;
 use ringbuf::traits::{Consumer, Observer};
 use std::sync::Arc;
@@ -76,6 +75,9 @@ pub struct PlayerConfig {
     pub hop: usize,
     /// Audio rate in Hz.
     pub rate: u32,
+    /// The bundle's fixed delays (front-end and vocoder), the constant part
+    /// of every frame's sensor-to-sound latency.
+    pub fixed: Duration,
 }
 
 impl PlayerConfig {
@@ -135,7 +137,8 @@ pub struct Player {
     /// Pending schedule move: positive skips samples, negative inserts silence.
     shift: i64,
     shift_since: Instant,
-    end_to_end: Histogram<u64>,
+    fixed: Duration,
+    histograms: PlaybackHistograms,
     counters: Arc<Counters>,
 }
 
@@ -145,7 +148,7 @@ impl Player {
         audio: HeapCons<f32>,
         stamps: HeapCons<FrameStamp>,
         config: PlayerConfig,
-        end_to_end: Histogram<u64>,
+        histograms: PlaybackHistograms,
         counters: Arc<Counters>,
     ) -> Self {
         let rate = config.rate as f64;
@@ -185,7 +188,8 @@ impl Player {
             dry_mark: None,
             shift: 0,
             shift_since: Instant::now(),
-            end_to_end,
+            fixed: config.fixed,
+            histograms,
             counters,
         }
     }
@@ -236,10 +240,14 @@ impl Player {
                 break;
             };
             let at = lead as u64 + s.audio_index - self.consumed;
-            let heard = play_at + Duration::from_secs_f64(at as f64 / self.rate);
-            record(
-                &mut self.end_to_end,
-                heard.saturating_duration_since(s.arrival),
+            let offset = Duration::from_secs_f64(at as f64 / self.rate);
+            self.histograms.record_frame(
+                s.arrival,
+                s.transport,
+                s.ready,
+                now + offset,
+                play_at + offset,
+                self.fixed,
             );
             if !cut {
                 let ready_for = now.saturating_duration_since(s.ready).as_secs_f64();
@@ -454,9 +462,9 @@ impl Player {
         (lead < block && self.audio.occupied_len() >= block - lead).then_some(lead)
     }
 
-    /// The end-to-end histogram, for the report.
-    pub fn into_histogram(self) -> Histogram<u64> {
-        self.end_to_end
+    /// The heard frames' histograms, for the report.
+    pub fn into_histograms(self) -> PlaybackHistograms {
+        self.histograms
     }
 }
 
@@ -468,12 +476,9 @@ fn gcd(a: usize, b: usize) -> usize {
 mod tests {
     use super::*;
     use crate::live::rings::ring;
+    use hdrhistogram::Histogram;
     use ringbuf::HeapProd;
     use ringbuf::traits::Producer;
-
-    fn histogram() -> Histogram<u64> {
-        Histogram::new_with_bounds(1, 60_000_000_000, 3).unwrap()
-    }
 
     /// A player at 1 kHz (one sample per millisecond) with `block`-sample
     /// blocks, 10-sample frames and `margin_ms`.
@@ -492,8 +497,9 @@ mod tests {
                 block,
                 hop: 10,
                 rate: 1000,
+                fixed: Duration::ZERO,
             },
-            histogram(),
+            PlaybackHistograms::default(),
             counters.clone(),
         );
         (ap, sp, p, counters)
@@ -512,6 +518,7 @@ mod tests {
             audio_index: f * 10,
             arrival: at,
             ready: at,
+            transport: None,
         })
         .unwrap();
     }
@@ -535,9 +542,62 @@ mod tests {
         assert!(!p.fill(&mut out, t + ms(8), t + ms(8)));
         assert_eq!(out, [0.0, 0.0, 0.0, 0.0, 0.5, 0.5, 0.5, 0.5]);
         assert_eq!(Counters::get(&counters.underruns), 0);
-        let h = p.into_histogram();
+        let h = p.into_histograms().arrival_to_playback;
         assert_eq!(h.len(), 1);
         assert!((h.max() as f64 / 1e6 - 12.0).abs() < 0.1, "{}", h.max());
+    }
+
+    #[test]
+    fn sensor_to_sound_is_transport_plus_the_fixed_delays_plus_arrival_to_playback() {
+        let (mut ap, ac) = ring::<f32>(4096);
+        let (mut sp, sc) = ring::<FrameStamp>(512);
+        let config = PlayerConfig {
+            margin: Duration::ZERO,
+            block: 10,
+            hop: 10,
+            rate: 1000,
+            fixed: ms(85),
+        };
+        let counters = Arc::new(Counters::default());
+        let mut p = Player::new(ac, sc, config, PlaybackHistograms::default(), counters);
+        let t = Instant::now();
+        // Frame 0 arrived 5 ms after its newest sample was taken, was ready
+        // 1 ms later; frame 1's clock offset is not known yet.
+        ap.push_slice(&[1.0; 10]);
+        sp.try_push(FrameStamp {
+            audio_index: 0,
+            arrival: t,
+            ready: t + ms(1),
+            transport: Some(ms(5)),
+        })
+        .unwrap();
+        ap.push_slice(&[1.0; 10]);
+        sp.try_push(FrameStamp {
+            audio_index: 10,
+            arrival: t + ms(10),
+            ready: t + ms(11),
+            transport: None,
+        })
+        .unwrap();
+        let mut out = [0.0f32; 10];
+        // A device 3 ms behind its callback. Priming puts the newest frame
+        // (1) one block and one phase step (20 ms) after its arrival, frame
+        // 0 before it: both heard 20 ms after arrival, handed 3 ms earlier.
+        for b in 0..4 {
+            let now = t + ms(10 * b);
+            p.fill(&mut out, now, now + ms(3));
+        }
+        let h = p.into_histograms();
+        assert_eq!(h.arrival_to_playback.len(), 2);
+        assert_eq!(h.sensor_to_sound.len(), 1, "only frames with a transport");
+        let one = |h: &Histogram<u64>| h.max() as f64 / 1e6;
+        let a2p = h.arrival_to_playback.min() as f64 / 1e6;
+        assert!((a2p - 20.0).abs() < 0.05, "{a2p}");
+        assert!((one(&h.sensor_to_sound) - (5.0 + 85.0 + 20.0)).abs() < 0.1);
+        assert!((one(&h.transport) - 5.0).abs() < 0.01);
+        assert!((one(&h.compute) - 1.0).abs() < 0.01);
+        assert!((one(&h.playout) - 16.0).abs() < 0.05);
+        assert!((one(&h.device) - 3.0).abs() < 0.01);
     }
 
     #[test]
@@ -562,7 +622,7 @@ mod tests {
         assert_eq!(out, [3.0; 10]);
         assert_eq!(Counters::get(&counters.underruns), 1);
         assert_eq!(Counters::get(&counters.late_frames), 1);
-        let h = p.into_histogram();
+        let h = p.into_histograms().arrival_to_playback;
         // Frames 0 and 2 were heard, 20 and 0 ms after arrival.
         assert_eq!(h.len(), 2);
         assert!(h.max() as f64 / 1e6 <= 20.1, "{}", h.max());
@@ -589,7 +649,7 @@ mod tests {
         assert!(!p.fill(&mut out, t + ms(20), t + ms(20)));
         assert_eq!(out, [2.0; 4]);
         assert_eq!(Counters::get(&counters.late_frames), 1);
-        let h = p.into_histogram();
+        let h = p.into_histograms().arrival_to_playback;
         assert_eq!(h.len(), 2);
         assert!((h.min() as f64 / 1e6 - 1.0).abs() < 0.1, "{}", h.min());
     }
@@ -616,6 +676,7 @@ mod tests {
                     audio_index: next * 10,
                     arrival: t + ms(10 * next),
                     ready: t + ms(10 * next + ready_ms(next)),
+                    transport: None,
                 })
                 .unwrap();
                 next += 1;
@@ -637,7 +698,7 @@ mod tests {
         assert_eq!(Counters::get(&counters.underruns), 0);
         assert_eq!(Counters::get(&counters.late_frames), 0);
         assert!(Counters::get(&counters.latency_adjustments) >= 1);
-        let h = p.into_histogram();
+        let h = p.into_histograms().arrival_to_playback;
         let p50 = h.value_at_quantile(0.5) as f64 / 1e6;
         assert!((p50 - 8.0).abs() < 0.05, "p50 {p50} ms");
     }
@@ -653,7 +714,7 @@ mod tests {
         run_steady(&mut p, &mut ap, &mut sp, t, 3000, slower);
         let late = Counters::get(&counters.late_frames);
         assert!((1..=20).contains(&late), "{late} late frames");
-        let h = p.into_histogram();
+        let h = p.into_histograms().arrival_to_playback;
         // Heard 4 + 6 + 1 = 11 ms after arrival once moved: 2000 of the 3000
         // frames, less the few before the move.
         let p90 = h.value_at_quantile(0.9) as f64 / 1e6;
