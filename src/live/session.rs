@@ -580,10 +580,11 @@ pub fn run(
             let (tx, rx) = unbounded();
             let b = barrier.clone();
             let block = options.block;
+            let c = counters.clone();
             let h = spawn("ns-null-sink", move || {
                 pin(sink_core);
                 b.wait();
-                null::run(*player, block, sr, rx)
+                null::run(*player, block, sr, c, rx)
             });
             SinkHandle::Null(h, tx)
         }
