@@ -144,23 +144,27 @@ pub fn replay(
             };
             log_mel.extend_from_slice(frame.log_mel);
             audio.extend_from_slice(frame.audio);
-            if options.realtime {
-                // The file's clock stands in for the amplifier's: sample i was
-                // taken at start + i / rate, and arrived when it was pushed.
-                // No device: the audio is out when it is ready.
-                let ready = frame.stamps.vocoder;
+            // No device: the audio is out when it is ready. Paced, the file's
+            // clock stands in for the amplifier's (sample i taken at start +
+            // i / rate, arrived when it was pushed); as fast as possible there
+            // is no transport, and the figure is the bundle's fixed delays
+            // plus compute.
+            let ready = frame.stamps.vocoder;
+            let transport = if options.realtime {
                 let taken = start + Duration::from_secs_f64(i as f64 / rate);
-                let transport = arrival.saturating_duration_since(taken);
-                let fixed = engine.fixed_delays().total();
-                engine.latency_mut().playback.record_frame(
-                    arrival,
-                    Some(transport),
-                    ready,
-                    ready,
-                    ready,
-                    fixed,
-                );
-            }
+                arrival.saturating_duration_since(taken)
+            } else {
+                Duration::ZERO
+            };
+            let fixed = engine.fixed_delays().total();
+            engine.latency_mut().playback.record_frame(
+                arrival,
+                Some(transport),
+                ready,
+                ready,
+                ready,
+                fixed,
+            );
         }
         pos = end;
         if pos >= next_report {
