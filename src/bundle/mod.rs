@@ -2,10 +2,12 @@
 //! manifest. Loading validates the manifest, checks the ONNX file against its
 //! recorded hash, and resolves typed plans for the front-end and vocoder.
 
+mod check;
 mod error;
 pub mod manifest;
 mod validate;
 
+pub use check::ModelCheck;
 pub use error::BundleError;
 pub use manifest::{MANIFEST_FILE, Manifest};
 

@@ -18,6 +18,9 @@ pub use xdf::{XdfFile, XdfStream, read_xdf};
 
 use xdf::{ChannelFormat, StreamInfo, XdfValues, XdfWriter};
 
+/// The most channels (XDF) or signals (EDF/BDF) a recording may declare.
+pub const MAX_CHANNELS: usize = 100_000;
+
 /// An EEG recording with its optional paired speech and markers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Recording {
