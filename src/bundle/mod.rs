@@ -52,12 +52,7 @@ impl Bundle {
             path: manifest_path.clone(),
             source,
         })?;
-        let manifest: Manifest =
-            serde_saphyr::from_str(&text).map_err(|e| BundleError::Syntax {
-                path: manifest_path.clone(),
-                message: e.to_string(),
-            })?;
-        validate::validate(&manifest, &manifest_path)?;
+        let manifest = parse_manifest(&text, &manifest_path)?;
         let model_path = dir.join(&manifest.decoder.file);
         if !model_path.is_file() {
             return Err(BundleError::MissingModel { path: model_path });
@@ -101,6 +96,16 @@ impl Bundle {
     pub fn sha256(&self) -> &str {
         &self.manifest.provenance.sha256
     }
+}
+
+/// Parses and validates manifest text; `path` only names the file in errors.
+pub fn parse_manifest(text: &str, path: &Path) -> Result<Manifest, BundleError> {
+    let manifest: Manifest = serde_saphyr::from_str(text).map_err(|e| BundleError::Syntax {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    validate::validate(&manifest, path)?;
+    Ok(manifest)
 }
 
 /// Resolves the front-end section of a manifest into a plan.

@@ -62,6 +62,19 @@ pub enum OnnxError {
         /// "input" or "output".
         what: &'static str,
     },
+    /// An initializer's dimensions disagree with the data it stores.
+    #[error(
+        "ONNX model `{path}`: initializer `{name}` is inconsistent: {detail}; the file is corrupt \
+         or was written by a non-conforming tool: re-export the model"
+    )]
+    Initializer {
+        /// The file involved.
+        path: PathBuf,
+        /// The initializer's name.
+        name: String,
+        /// What disagrees.
+        detail: String,
+    },
     /// The graph has the wrong number of inputs or outputs for a decoder.
     #[error(
         "model `{path}` has {count} graph {role}s ({names}): expected exactly one float {role} of shape \

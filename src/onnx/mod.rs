@@ -10,6 +10,7 @@ mod dense;
 mod error;
 mod inspect;
 mod io;
+mod wire;
 
 pub use dense::{
     Activation, BATCH_DIM, DenseLayer, GraphSpec, dense_stack_model, try_dense_stack_model,

@@ -267,6 +267,16 @@ fn parse_stream_header(
     at: u64,
     chunk: &Cursor<'_>,
 ) -> Result<XdfStream, RecordingError> {
+    // The XML tree is built recursively: a header nested thousands deep would
+    // overflow the stack, so the nesting is checked first.
+    let depth = xml_depth(&xml);
+    if depth > MAX_XML_DEPTH {
+        return Err(chunk.corrupt(
+            at,
+            &format!("stream header XML nested at most {MAX_XML_DEPTH} elements deep"),
+            format!("elements nested {depth} deep"),
+        ));
+    }
     let info = Element::parse(xml.as_bytes())
         .map_err(|e| chunk.corrupt(at, "well-formed stream header XML", format!("{e}")))?;
     let field = |name: &str| -> String {
@@ -356,6 +366,33 @@ fn parse_stream_header(
         header_xml: xml,
         footer_xml: None,
     })
+}
+
+/// The deepest element nesting accepted in a stream header (LabRecorder's are 5 deep).
+const MAX_XML_DEPTH: usize = 64;
+
+/// The deepest element nesting of `xml`, counted from its tags (start tags open,
+/// end tags and `/>` close; declarations, comments and processing instructions do not count).
+fn xml_depth(xml: &str) -> usize {
+    let bytes = xml.as_bytes();
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'<' {
+            match bytes.get(i + 1) {
+                Some(b'/') => depth = depth.saturating_sub(1),
+                Some(b'?' | b'!') => {}
+                _ => {
+                    depth += 1;
+                    deepest = deepest.max(depth);
+                }
+            }
+        } else if bytes[i] == b'>' && i > 0 && bytes[i - 1] == b'/' {
+            depth = depth.saturating_sub(1);
+        }
+        i += 1;
+    }
+    deepest
 }
 
 /// Reads the samples of one Samples chunk into the stream's state.
