@@ -282,3 +282,66 @@ fn absurd_sample_counts_do_not_panic() {
     std::fs::write(&path, &bytes).unwrap();
     assert!(load(&path).is_err());
 }
+
+#[test]
+fn a_signal_with_physical_minimum_equal_to_maximum_is_refused_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("flat.edf");
+    let signal = |label, physical| Signal {
+        label,
+        physical,
+        digital: (-100, 100),
+        per_record: 4,
+        records: vec![encode(&[1, 2, 3, 4], false)],
+    };
+    let bytes = build(
+        false,
+        1.0,
+        1,
+        &[signal("EEG Fz", (-1.0, 1.0)), signal("EEG Cz", (5.0, 5.0))],
+    );
+    std::fs::write(&path, bytes).unwrap();
+    let err = load(&path).unwrap_err();
+    assert!(matches!(err, RecordingError::Corrupt { .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(
+        message
+            .contains("physical maximum different from the physical minimum for signal 'EEG Cz'"),
+        "{message}"
+    );
+    assert!(message.contains("minimum 5 and maximum 5"), "{message}");
+    // An inverted range is allowed by the standard and still reads.
+    let bytes = build(false, 1.0, 1, &[signal("EEG Fz", (1.0, -1.0))]);
+    std::fs::write(&path, bytes).unwrap();
+    let rec = load(&path).unwrap();
+    // physical = 1 + (digital + 100) * (-2 / 200): digital 1 gives -0.01.
+    for (got, want) in rec.eeg.samples.iter().zip([-0.01, -0.02, -0.03, -0.04]) {
+        assert!((got - want).abs() < 1e-6, "{:?}", rec.eeg.samples);
+    }
+}
+
+#[test]
+fn a_signal_with_a_non_finite_scale_is_refused_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nan.edf");
+    let mut bytes = build(
+        false,
+        1.0,
+        1,
+        &[Signal {
+            label: "EEG Oz",
+            physical: (-1.0, 1.0),
+            digital: (-100, 100),
+            per_record: 2,
+            records: vec![encode(&[1, 2], false)],
+        }],
+    );
+    // The "digital maximum" field of the only signal.
+    let at = 256 + 16 + 80 + 8 * 4;
+    bytes[at..at + 8].copy_from_slice(b"NaN     ");
+    std::fs::write(&path, bytes).unwrap();
+    let err = load(&path).unwrap_err();
+    let message = err.to_string();
+    assert!(message.contains("for signal 'EEG Oz'"), "{message}");
+    assert!(message.contains("digital -100 to NaN"), "{message}");
+}

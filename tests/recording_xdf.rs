@@ -542,3 +542,70 @@ fn corrupt_and_empty_signal_errors() {
     );
     assert!(err.to_string().contains("type Markers"), "{err}");
 }
+
+/// A file whose EEG stream header declares `declared` channels, followed by one
+/// samples chunk of 64-channel data.
+fn header_declaring(declared: usize) -> Vec<u8> {
+    let mut w = XdfWriter::new(Vec::new()).unwrap();
+    w.stream_header(1, &eeg_info(declared, 1024.0)).unwrap();
+    let data = eeg_info(64, 1024.0);
+    w.numeric_samples(1, &data, &[0.0, 1.0 / 1024.0], &[0.5f32; 128])
+        .unwrap();
+    w.into_inner()
+}
+
+#[test]
+fn a_header_claiming_a_billion_channels_is_refused_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("billion.xdf");
+    std::fs::write(&path, header_declaring(1_000_000_000)).unwrap();
+    let err = load(&path).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            RecordingError::TooManyChannels {
+                declared: 1_000_000_000,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains("stream \"amp\" declares 1000000000 channels")
+            && message.contains("at most 100000"),
+        "{message}"
+    );
+    // Beyond u32: still named, never "truncated".
+    let xml = "<?xml version=\"1.0\"?><info><name>amp</name><type>EEG</type>\
+               <channel_count>99999999999999</channel_count><channel_format>float32</channel_format>\
+               <nominal_srate>1024</nominal_srate></info>";
+    let mut content = 2u16.to_le_bytes().to_vec();
+    content.extend_from_slice(&1u32.to_le_bytes());
+    content.extend_from_slice(xml.as_bytes());
+    let mut bytes = b"XDF:".to_vec();
+    bytes.push(4);
+    bytes.extend_from_slice(&(content.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(&content);
+    std::fs::write(&path, &bytes).unwrap();
+    let err = load(&path).unwrap_err();
+    assert!(
+        err.to_string().contains("declares 99999999999999 channels"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_header_claiming_more_channels_than_the_samples_hold_is_corrupt_not_truncated() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wider.xdf");
+    std::fs::write(&path, header_declaring(1000)).unwrap();
+    let err = load(&path).unwrap_err();
+    assert!(matches!(err, RecordingError::Corrupt { .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(
+        message.contains("2 sample(s) of 1000 float32 channel(s)"),
+        "{message}"
+    );
+    assert!(!message.contains("truncated"), "{message}");
+}

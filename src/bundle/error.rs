@@ -60,4 +60,18 @@ pub enum BundleError {
         missing: String,
         parent: String,
     },
+    #[error(transparent)]
+    Model(#[from] crate::onnx::OnnxError),
+    #[error(
+        "{path}: the decoder takes {found_in} inputs and gives {found_out} outputs, but the manifest \
+         says {want_in} (`decoder.input_dim`) and {want_out} (`decoder.output_dim`); the manifest does \
+         not describe this ONNX file: re-create the bundle"
+    )]
+    ModelShape {
+        path: PathBuf,
+        want_in: usize,
+        want_out: usize,
+        found_in: usize,
+        found_out: usize,
+    },
 }

@@ -2,11 +2,13 @@
 //! manifest. Loading validates the manifest, checks the ONNX file against its
 //! recorded hash, and resolves typed plans for the front-end and vocoder.
 
+mod check;
 pub mod cpu;
 mod error;
 pub mod manifest;
 mod validate;
 
+pub use check::ModelCheck;
 pub use error::BundleError;
 pub use manifest::{MANIFEST_FILE, Manifest};
 
@@ -51,12 +53,7 @@ impl Bundle {
             path: manifest_path.clone(),
             source,
         })?;
-        let manifest: Manifest =
-            serde_saphyr::from_str(&text).map_err(|e| BundleError::Syntax {
-                path: manifest_path.clone(),
-                message: e.to_string(),
-            })?;
-        validate::validate(&manifest, &manifest_path)?;
+        let manifest = parse_manifest(&text, &manifest_path)?;
         check_cpu(&manifest, &manifest_path, &cpu::HostCpu::this())?;
         let model_path = dir.join(&manifest.decoder.file);
         if !model_path.is_file() {
@@ -130,6 +127,16 @@ pub fn check_cpu(m: &Manifest, path: &Path, host: &cpu::HostCpu) -> Result<(), B
             .map(|p| format!(" ({p})"))
             .unwrap_or_default(),
     })
+}
+
+/// Parses and validates manifest text; `path` only names the file in errors.
+pub fn parse_manifest(text: &str, path: &Path) -> Result<Manifest, BundleError> {
+    let manifest: Manifest = serde_saphyr::from_str(text).map_err(|e| BundleError::Syntax {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    validate::validate(&manifest, path)?;
+    Ok(manifest)
 }
 
 /// Resolves the front-end section of a manifest into a plan.

@@ -30,6 +30,15 @@ impl Checker<'_> {
     }
 }
 
+/// The largest vocoder FFT a manifest may ask for (0.5 s at 16 kHz; the shipped
+/// setting is 640). Validation builds the mel filterbank, n_mels × (n_fft / 2 + 1).
+const MAX_FFT: usize = 8_192;
+/// The most hops the stacked context may span (20 s at the usual 10 ms hop); the
+/// front-end keeps that many frames of history.
+const MAX_CONTEXT_SPAN: usize = 2_000;
+/// The most mel bands a manifest may ask for.
+const MAX_MELS: usize = 256;
+
 /// Validates every field and the relations between them.
 pub fn validate(m: &Manifest, path: &Path) -> Result<(), BundleError> {
     let c = Checker { path };
@@ -92,6 +101,13 @@ pub fn validate(m: &Manifest, path: &Path) -> Result<(), BundleError> {
             "set the mains frequency of the lab, or remove the field for no notch",
         )?;
     }
+    c.check(
+        f.notch_harmonics <= 16,
+        "features.notch_harmonics",
+        "0 to 16 harmonics",
+        f.notch_harmonics,
+        "3 covers the line frequency's strong harmonics",
+    )?;
     let [low, high] = f.band_hz;
     c.check(
         low > 0.0 && low < high && high < rate / 2.0,
@@ -126,9 +142,18 @@ pub fn validate(m: &Manifest, path: &Path) -> Result<(), BundleError> {
         "50 ms is usual",
     )?;
     c.check(
-        f.context.stride >= 1 && f.context.past_frames + f.context.future_frames <= 200,
+        f.context.stride >= 1
+            && f.context
+                .past_frames
+                .checked_add(f.context.future_frames)
+                .is_some_and(|n| {
+                    n <= 200 && n.saturating_mul(f.context.stride) <= MAX_CONTEXT_SPAN
+                }),
         "features.context",
-        "stride ≥ 1 and at most 200 context frames",
+        format!(
+            "stride ≥ 1, at most 200 context frames, spanning at most {MAX_CONTEXT_SPAN} hops \
+             ((past + future) × stride)"
+        ),
         format!(
             "stride {}, {} past, {} future",
             f.context.stride, f.context.past_frames, f.context.future_frames
@@ -219,9 +244,23 @@ pub fn validate(m: &Manifest, path: &Path) -> Result<(), BundleError> {
         "audio frames and EEG frames must advance together",
     )?;
     c.check(
-        v.win_length >= v.hop_length && v.n_fft >= v.win_length,
+        (8_000..=192_000).contains(&v.sample_rate_hz),
+        "vocoder.sample_rate_hz",
+        "8000 to 192000 Hz",
+        v.sample_rate_hz,
+        "16000 Hz is the shipped setting",
+    )?;
+    c.check(
+        (1..=MAX_MELS).contains(&v.n_mels),
+        "vocoder.n_mels",
+        format!("1 to {MAX_MELS} mel bands"),
+        v.n_mels,
+        "40 is the shipped setting",
+    )?;
+    c.check(
+        v.win_length >= v.hop_length && v.n_fft >= v.win_length && v.n_fft <= MAX_FFT,
         "vocoder.win_length",
-        "hop_length ≤ win_length ≤ n_fft",
+        format!("hop_length ≤ win_length ≤ n_fft ≤ {MAX_FFT}"),
         format!(
             "hop {} win {} n_fft {}",
             v.hop_length, v.win_length, v.n_fft

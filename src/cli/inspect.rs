@@ -13,7 +13,35 @@ pub struct InspectArgs {
 
 pub fn run(a: InspectArgs) -> anyhow::Result<()> {
     if a.path.is_dir() {
+        // The same checks `replay` makes before decoding: the hash (at load), then the
+        // graph's input and output against the manifest.
         let b = Bundle::load(&a.path)?;
+        let mut head = [0u8; 8];
+        let ort_format = std::fs::File::open(&b.model_path)
+            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
+            .is_ok()
+            && crate::decoder::is_ort_format(&head);
+        if ort_format {
+            // An ORT-format (flatbuffer) model is not ONNX protobuf: only ONNX
+            // Runtime reads its graph, when `replay` or `run` loads it.
+            let m = &b.manifest;
+            println!("bundle     {} ({})", m.name, b.dir.display());
+            println!(
+                "decoder    {} ({} bytes, ORT format): [batch, {}] → [batch, {}] {} per the manifest",
+                m.decoder.file,
+                b.model_bytes,
+                m.decoder.input_dim,
+                m.decoder.output_dim,
+                m.decoder.output_kind
+            );
+            println!("sha256     {} (matches the file)", m.provenance.sha256);
+            println!(
+                "check      hash only: ONNX Runtime checks an ORT-format graph when it loads it \
+                 (`replay` does)"
+            );
+            return Ok(());
+        }
+        let check = b.check_model()?;
         let m = &b.manifest;
         let plan = b.front_end_plan();
         println!("bundle     {} ({})", m.name, b.dir.display());
@@ -33,15 +61,21 @@ pub fn run(a: InspectArgs) -> anyhow::Result<()> {
             m.features.context.stride,
             m.features.reference
         );
+        let io = &check.io;
+        let batch = if io.dynamic_batch { "batch" } else { "1" };
         println!(
-            "decoder    {} ({} bytes, {} parameters): {} [{}] → {} [{}] {}",
+            "decoder    {} ({} bytes, {} parameters{}): {} [{batch}, {}] → {} [{batch}, {}] {}",
             m.decoder.file,
             b.model_bytes,
-            m.provenance.parameters,
-            m.decoder.input_name,
-            m.decoder.input_dim,
-            m.decoder.output_name,
-            m.decoder.output_dim,
+            check.parameters,
+            check
+                .opset
+                .map(|v| format!(", opset {v}"))
+                .unwrap_or_default(),
+            io.input_name,
+            io.input_dim,
+            io.output_name,
+            io.output_dim,
             m.decoder.output_kind
         );
         println!(
@@ -56,7 +90,11 @@ pub fn run(a: InspectArgs) -> anyhow::Result<()> {
         for (k, v) in &m.provenance.metrics {
             println!("  {k} = {v:.4}");
         }
-        println!("sha256     {}", m.provenance.sha256);
+        println!("sha256     {} (matches the file)", m.provenance.sha256);
+        println!(
+            "check      ok: the ONNX file decodes and its graph matches the manifest's decoder \
+             section (not run; `replay` runs it)"
+        );
     } else {
         let rec = crate::recording::load(&a.path)?;
         let e = &rec.eeg;

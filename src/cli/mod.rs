@@ -23,8 +23,9 @@ use std::path::PathBuf;
 #[derive(Parser, Debug)]
 #[command(name = "neurospeak", version, about, long_about = None)]
 pub struct Cli {
-    /// The ONNX Runtime shared library (default: $ORT_DYLIB_PATH, then
-    /// .local/onnxruntime/ as installed by scripts/setup.sh, then next to the binary).
+    /// The ONNX Runtime shared library, 1.31.x (default: $ORT_DYLIB_PATH, then next to
+    /// the binary, then .local/onnxruntime/ of the project tree, as installed by
+    /// scripts/setup.sh; never the current directory).
     #[arg(long, global = true, value_name = "FILE")]
     pub ort_lib: Option<PathBuf>,
     #[command(subcommand)]

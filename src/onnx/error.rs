@@ -62,6 +62,49 @@ pub enum OnnxError {
         /// "input" or "output".
         what: &'static str,
     },
+    /// An initializer's dimensions disagree with the data it stores.
+    #[error(
+        "ONNX model `{path}`: initializer `{name}` is inconsistent: {detail}; the file is corrupt \
+         or was written by a non-conforming tool: re-export the model"
+    )]
+    Initializer {
+        /// The file involved.
+        path: PathBuf,
+        /// The initializer's name.
+        name: String,
+        /// What disagrees.
+        detail: String,
+    },
+    /// The graph has the wrong number of inputs or outputs for a decoder.
+    #[error(
+        "model `{path}` has {count} graph {role}s ({names}): expected exactly one float {role} of shape \
+         [batch, features] (initializers do not count); export a decoder with a single {role}"
+    )]
+    Arity {
+        /// The file involved.
+        path: PathBuf,
+        /// "input" or "output".
+        role: &'static str,
+        /// How many there are.
+        count: usize,
+        /// Their names, comma-separated.
+        names: String,
+    },
+    /// The decoder's single input or output has the wrong type or shape.
+    #[error(
+        "model `{path}` {role} `{name}` is {found}: expected a float32 tensor of shape [batch or 1, N] \
+         with fixed N; re-export the decoder with a 2-D {role}"
+    )]
+    Signature {
+        /// The file involved.
+        path: PathBuf,
+        /// "input" or "output".
+        role: &'static str,
+        /// The tensor's name.
+        name: String,
+        /// What the graph declares.
+        found: String,
+    },
     /// The model could not be serialised.
     #[error(
         "could not serialise the ONNX model: {reason}; this is a bug in the graph writer, please report it"

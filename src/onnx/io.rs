@@ -64,6 +64,19 @@ pub fn parse_model(path: &Path, bytes: &[u8]) -> Result<ModelProto, OnnxError> {
     if !starts_like_onnx && let Some(found) = foreign_format(bytes) {
         return Err(not_onnx(found));
     }
+    // Framing first: `protobuf` would reserve memory from declared lengths before
+    // checking them (see `wire`).
+    if let Err(reason) = super::wire::check_model(bytes) {
+        return Err(if starts_like_onnx {
+            OnnxError::Corrupt {
+                path: path.to_path_buf(),
+                reason,
+                size: bytes.len(),
+            }
+        } else {
+            not_onnx(describe_bytes(bytes))
+        });
+    }
     let model = match ModelProto::parse_from_bytes(bytes) {
         Ok(m) => m,
         Err(e) if starts_like_onnx => {
@@ -110,7 +123,71 @@ pub fn parse_model(path: &Path, bytes: &[u8]) -> Result<ModelProto, OnnxError> {
             what: "output",
         });
     }
+    for t in &graph.initializer {
+        check_initializer(t).map_err(|detail| OnnxError::Initializer {
+            path: path.to_path_buf(),
+            name: t.name.clone(),
+            detail,
+        })?;
+    }
     Ok(model)
+}
+
+/// Checks an initializer's dimensions against the data it stores, so readers that
+/// index by the dimensions (the quantizer, parameter counts) can trust them.
+fn check_initializer(t: &onnx_protobuf::TensorProto) -> Result<(), String> {
+    use onnx_protobuf::tensor_proto::{DataLocation, DataType};
+    use protobuf::Enum;
+    if let Some(d) = t.dims.iter().find(|&&d| d < 0) {
+        return Err(format!("dimensions {:?} include {d}", t.dims));
+    }
+    let count = t
+        .dims
+        .iter()
+        .try_fold(1u64, |n, &d| n.checked_mul(d as u64))
+        .filter(|&n| n <= (1u64 << 40))
+        .ok_or_else(|| format!("dimensions {:?} hold more than 2^40 values", t.dims))?;
+    if t.data_location.value() == DataLocation::EXTERNAL.value() || !t.external_data.is_empty() {
+        return Ok(());
+    }
+    let ty = DataType::from_i32(t.data_type);
+    let bytes_per_value: Option<u64> = match ty {
+        Some(DataType::FLOAT | DataType::INT32 | DataType::UINT32) => Some(4),
+        Some(DataType::DOUBLE | DataType::INT64 | DataType::UINT64 | DataType::COMPLEX64) => {
+            Some(8)
+        }
+        Some(DataType::COMPLEX128) => Some(16),
+        Some(DataType::INT16 | DataType::UINT16 | DataType::FLOAT16 | DataType::BFLOAT16) => {
+            Some(2)
+        }
+        Some(DataType::INT8 | DataType::UINT8 | DataType::BOOL) => Some(1),
+        _ => None,
+    };
+    let typed = t.float_data.len()
+        + t.int32_data.len()
+        + t.int64_data.len()
+        + t.double_data.len()
+        + t.uint64_data.len()
+        + t.string_data.len();
+    let (found, expected, unit) = match (bytes_per_value, t.raw_data.is_empty()) {
+        (Some(size), false) => (t.raw_data.len() as u64, count * size, "bytes of raw data"),
+        (_, true) if typed > 0 || count > 0 => {
+            let per = if matches!(ty, Some(DataType::COMPLEX64 | DataType::COMPLEX128)) {
+                2
+            } else {
+                1
+            };
+            (typed as u64, count * per, "stored values")
+        }
+        _ => return Ok(()),
+    };
+    if found != expected {
+        return Err(format!(
+            "dimensions {:?} need {expected} {unit}, the file stores {found}",
+            t.dims
+        ));
+    }
+    Ok(())
 }
 
 /// Recognises a few common non-ONNX formats that people pass by mistake.

@@ -10,12 +10,16 @@ mod dense;
 mod error;
 mod inspect;
 mod io;
+mod wire;
 
 pub use dense::{
     Activation, BATCH_DIM, DenseLayer, GraphSpec, dense_stack_model, try_dense_stack_model,
 };
 pub use error::OnnxError;
-pub use inspect::{metadata, parameter_count};
+pub use inspect::{
+    DecoderIo, Dim, TensorSignature, decoder_io, graph_inputs, graph_outputs, metadata,
+    parameter_count,
+};
 pub use io::{load_model, parse_model, save_model};
 pub use onnx_protobuf::ModelProto;
 

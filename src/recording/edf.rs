@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use super::{Marker, RecordingError, SignalStream};
+use super::{MAX_CHANNELS, Marker, RecordingError, SignalStream};
 
 /// Size of the fixed part of the header, and of each signal's header part.
 const BLOCK: usize = 256;
@@ -103,7 +103,15 @@ pub(crate) fn parse_edf(
     let declared_records: i64 = number(bytes, path, 236, 8, "'number of data records'")?;
     let record_duration: f64 = number(bytes, path, 244, 8, "'duration of a data record'")?;
     let signal_count: usize = number(bytes, path, 252, 4, "'number of signals'")?;
-    if signal_count == 0 || signal_count > 100_000 || header_bytes != BLOCK * (signal_count + 1) {
+    if signal_count > MAX_CHANNELS {
+        return Err(RecordingError::TooManyChannels {
+            path: path.to_path_buf(),
+            stream: field(bytes, path, 88, 80, "'local recording identification'")?,
+            declared: signal_count as u64,
+            limit: MAX_CHANNELS,
+        });
+    }
+    if signal_count == 0 || header_bytes != BLOCK * (signal_count + 1) {
         return Err(corrupt(
             path,
             184,
@@ -196,6 +204,14 @@ pub(crate) fn parse_edf(
 
     let channels = ordinary.len();
     let sample_rate = per_record as f64 / record_duration;
+    if !sample_rate.is_finite() {
+        return Err(corrupt(
+            path,
+            244,
+            "a data record duration giving a finite sample rate",
+            format!("{per_record} samples in {record_duration} s"),
+        ));
+    }
     let mut samples = vec![0f32; records * per_record * channels];
     let mut timestamps = Vec::with_capacity(records * per_record);
     let mut markers = Vec::new();
@@ -303,6 +319,35 @@ fn signal_headers(
                 )?,
                 label,
             };
+            let limits = [s.physical_min, s.physical_max, s.digital_min, s.digital_max];
+            if !s.annotations && limits.iter().any(|v| !v.is_finite()) {
+                return Err(corrupt(
+                    path,
+                    starts[3] + 8 * i,
+                    &format!(
+                        "finite physical and digital minimum and maximum for signal '{}'",
+                        s.label
+                    ),
+                    format!(
+                        "physical {} to {}, digital {} to {}",
+                        s.physical_min, s.physical_max, s.digital_min, s.digital_max
+                    ),
+                ));
+            }
+            // The physical range may be inverted (max below min), but not empty: the
+            // gain would be 0 and every sample the same value.
+            if !s.annotations && s.physical_max == s.physical_min {
+                return Err(corrupt(
+                    path,
+                    starts[3] + 8 * i,
+                    &format!(
+                        "a physical maximum different from the physical minimum for signal '{}' \
+                         (they scale the digital values; equal limits make every sample {})",
+                        s.label, s.physical_min
+                    ),
+                    format!("minimum {} and maximum {}", s.physical_min, s.physical_max),
+                ));
+            }
             if !s.annotations && s.digital_max <= s.digital_min {
                 return Err(corrupt(
                     path,

@@ -65,6 +65,23 @@ pub enum RecordingError {
         found: String,
     },
 
+    /// A stream header (or EDF/BDF header) declares more channels than any recording has.
+    #[error(
+        "'{path}': stream \"{stream}\" declares {declared} channels, but at most {limit} are supported \
+         (the largest EEG and ECoG systems have a few thousand); the header is damaged or the file is \
+         not an EEG recording: re-export it from the recorder"
+    )]
+    TooManyChannels {
+        /// The file involved.
+        path: PathBuf,
+        /// The stream's name (or the file's, for EDF/BDF).
+        stream: String,
+        /// The number of channels the header declares.
+        declared: u64,
+        /// The largest number accepted.
+        limit: usize,
+    },
+
     /// No stream in the file can serve as the EEG signal.
     #[error(
         "'{path}' holds no EEG signal: expected a stream of type \"EEG\" or a numeric stream \

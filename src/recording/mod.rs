@@ -18,6 +18,9 @@ pub use xdf::{XdfFile, XdfStream, read_xdf};
 
 use xdf::{ChannelFormat, StreamInfo, XdfValues, XdfWriter};
 
+/// The most channels (XDF) or signals (EDF/BDF) a recording may declare.
+pub const MAX_CHANNELS: usize = 100_000;
+
 /// An EEG recording with its optional paired speech and markers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Recording {
@@ -121,10 +124,24 @@ pub fn load(path: &Path) -> Result<Recording, RecordingError> {
         path: path.to_path_buf(),
         source,
     })?;
-    let mut recording = if bytes.starts_with(b"XDF:") {
-        from_xdf(path, xdf::parse_xdf(&bytes, path)?)?
+    let mut recording = parse(&bytes, path)?;
+    if recording.audio.is_none() {
+        let wav = path.with_extension("wav");
+        if wav != path && wav.is_file() {
+            let first = recording.eeg.timestamps.first().copied().unwrap_or(0.0);
+            recording.audio = Some(audio::read_wav(&wav, first)?);
+        }
+    }
+    Ok(recording)
+}
+
+/// Parses the bytes of a recording (XDF, EDF+ or BDF+, chosen from the first bytes);
+/// `path` only names the file in errors. Unlike [`load`], no WAV file is paired.
+pub fn parse(bytes: &[u8], path: &Path) -> Result<Recording, RecordingError> {
+    let recording = if bytes.starts_with(b"XDF:") {
+        from_xdf(path, xdf::parse_xdf(bytes, path)?)?
     } else if bytes.starts_with(b"0       ") || bytes.starts_with(b"\xFFBIOSEMI") {
-        let content = edf::parse_edf(&bytes, path, bytes.first() == Some(&0xFF))?;
+        let content = edf::parse_edf(bytes, path, bytes.first() == Some(&0xFF))?;
         Recording {
             path: path.to_path_buf(),
             eeg: content.eeg,
@@ -136,7 +153,7 @@ pub fn load(path: &Path) -> Result<Recording, RecordingError> {
     } else {
         return Err(RecordingError::NotARecording {
             path: path.to_path_buf(),
-            found: format!("a file starting with {}", describe_bytes(&bytes)),
+            found: format!("a file starting with {}", describe_bytes(bytes)),
         });
     };
     if recording.eeg.is_empty() {
@@ -144,13 +161,6 @@ pub fn load(path: &Path) -> Result<Recording, RecordingError> {
             path: path.to_path_buf(),
             stream: recording.eeg.name,
         });
-    }
-    if recording.audio.is_none() {
-        let wav = path.with_extension("wav");
-        if wav != path && wav.is_file() {
-            let first = recording.eeg.timestamps.first().copied().unwrap_or(0.0);
-            recording.audio = Some(audio::read_wav(&wav, first)?);
-        }
     }
     Ok(recording)
 }

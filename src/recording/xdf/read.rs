@@ -11,7 +11,7 @@ use super::{
     ChannelFormat, ClockOffset, TAG_BOUNDARY, TAG_CLOCK_OFFSET, TAG_FILE_HEADER, TAG_SAMPLES,
     TAG_STREAM_FOOTER, TAG_STREAM_HEADER, XdfFile, XdfStream, XdfValues,
 };
-use crate::recording::RecordingError;
+use crate::recording::{MAX_CHANNELS, RecordingError};
 
 /// Reads and parses the XDF file at `path`.
 ///
@@ -32,6 +32,9 @@ struct Cursor<'a> {
     pos: usize,
     base: usize,
     path: &'a Path,
+    /// Whether this reads inside one chunk, whose declared length was present in full:
+    /// running out there means the content disagrees with itself, not a cut file.
+    inner: bool,
 }
 
 impl<'a> Cursor<'a> {
@@ -41,6 +44,15 @@ impl<'a> Cursor<'a> {
             pos: 0,
             base,
             path,
+            inner: false,
+        }
+    }
+
+    /// A cursor over the content of one chunk starting at absolute offset `base`.
+    fn chunk(bytes: &'a [u8], base: usize, path: &'a Path) -> Self {
+        Self {
+            inner: true,
+            ..Self::new(bytes, base, path)
         }
     }
 
@@ -59,6 +71,14 @@ impl<'a> Cursor<'a> {
                 self.pos += n;
                 Ok(slice)
             }
+            None if self.inner => Err(self.corrupt(
+                self.offset(),
+                &format!("{what} ({n} bytes) inside the chunk"),
+                format!(
+                    "the chunk's declared length ends {} byte(s) later",
+                    self.remaining()
+                ),
+            )),
             None => Err(RecordingError::Truncated {
                 path: self.path.to_path_buf(),
                 offset: self.offset(),
@@ -162,7 +182,7 @@ pub fn parse_xdf(bytes: &[u8], path: &Path) -> Result<XdfFile, RecordingError> {
             })?;
         let content_start = top.offset() as usize;
         let content = top.take(length, "chunk content (tag and body)")?;
-        let mut chunk = Cursor::new(content, content_start, path);
+        let mut chunk = Cursor::chunk(content, content_start, path);
         let tag = chunk.u16("a chunk tag")?;
         match tag {
             TAG_FILE_HEADER => header_xml = text(chunk.take(chunk.remaining(), "XML")?),
@@ -247,6 +267,16 @@ fn parse_stream_header(
     at: u64,
     chunk: &Cursor<'_>,
 ) -> Result<XdfStream, RecordingError> {
+    // The XML tree is built recursively: a header nested thousands deep would
+    // overflow the stack, so the nesting is checked first.
+    let depth = xml_depth(&xml);
+    if depth > MAX_XML_DEPTH {
+        return Err(chunk.corrupt(
+            at,
+            &format!("stream header XML nested at most {MAX_XML_DEPTH} elements deep"),
+            format!("elements nested {depth} deep"),
+        ));
+    }
     let info = Element::parse(xml.as_bytes())
         .map_err(|e| chunk.corrupt(at, "well-formed stream header XML", format!("{e}")))?;
     let field = |name: &str| -> String {
@@ -256,7 +286,7 @@ fn parse_stream_header(
             .unwrap_or_default()
     };
     let count_text = field("channel_count");
-    let channel_count = count_text.parse::<usize>().ok().filter(|&c| c > 0);
+    let channel_count = count_text.parse::<u64>().ok().filter(|&c| c > 0);
     let channel_count = channel_count.ok_or_else(|| {
         chunk.corrupt(
             at,
@@ -264,6 +294,15 @@ fn parse_stream_header(
             format!("'{count_text}'"),
         )
     })?;
+    let channel_count = usize::try_from(channel_count)
+        .ok()
+        .filter(|&c| c <= MAX_CHANNELS)
+        .ok_or_else(|| RecordingError::TooManyChannels {
+            path: chunk.path.to_path_buf(),
+            stream: field("name"),
+            declared: channel_count,
+            limit: MAX_CHANNELS,
+        })?;
     let format_text = field("channel_format");
     let channel_format = ChannelFormat::parse(&format_text).ok_or_else(|| {
         chunk.corrupt(
@@ -329,6 +368,33 @@ fn parse_stream_header(
     })
 }
 
+/// The deepest element nesting accepted in a stream header (LabRecorder's are 5 deep).
+const MAX_XML_DEPTH: usize = 64;
+
+/// The deepest element nesting of `xml`, counted from its tags (start tags open,
+/// end tags and `/>` close; declarations, comments and processing instructions do not count).
+fn xml_depth(xml: &str) -> usize {
+    let bytes = xml.as_bytes();
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'<' {
+            match bytes.get(i + 1) {
+                Some(b'/') => depth = depth.saturating_sub(1),
+                Some(b'?' | b'!') => {}
+                _ => {
+                    depth += 1;
+                    deepest = deepest.max(depth);
+                }
+            }
+        } else if bytes[i] == b'>' && i > 0 && bytes[i - 1] == b'/' {
+            depth = depth.saturating_sub(1);
+        }
+        i += 1;
+    }
+    deepest
+}
+
 /// Reads the samples of one Samples chunk into the stream's state.
 fn read_samples(chunk: &mut Cursor<'_>, state: &mut StreamState) -> Result<(), RecordingError> {
     let count = chunk.size("a sample count")?;
@@ -336,6 +402,29 @@ fn read_samples(chunk: &mut Cursor<'_>, state: &mut StreamState) -> Result<(), R
     let channels = state.stream.channel_count;
     let srate = state.stream.nominal_srate;
     let seen = state.stream.clock_offsets.len();
+    // Every sample takes at least its timestamp byte and one value per channel: a
+    // count or a channel count the chunk cannot hold is refused before reading.
+    let min_value = format.value_size().unwrap_or(2);
+    let least = channels
+        .checked_mul(min_value)
+        .and_then(|v| v.checked_add(1))
+        .and_then(|per| per.checked_mul(count));
+    if least.is_none_or(|n| n > chunk.remaining()) {
+        return Err(chunk.corrupt(
+            chunk.offset(),
+            &format!(
+                "{count} sample(s) of {channels} {} channel(s) (at least {} bytes), as the count and \
+                 the stream header's <channel_count> say",
+                format.name(),
+                least.map_or_else(|| "more than 2^64".to_string(), |n| n.to_string())
+            ),
+            format!(
+                "{} byte(s) left in the chunk of stream {}",
+                chunk.remaining(),
+                state.stream.id
+            ),
+        ));
+    }
     for _ in 0..count {
         let at = chunk.offset();
         let timestamp = match chunk.u8("a timestamp byte count")? {

@@ -1,0 +1,50 @@
+//! Checking a bundle's ONNX file against its manifest without running it: the same
+//! checks `replay` makes before the first frame (the hash at load, then the graph's
+//! input and output against `decoder.input_dim` / `decoder.output_dim`).
+
+use super::{Bundle, BundleError};
+use crate::onnx::{DecoderIo, load_model, parameter_count};
+
+/// What the ONNX file of a bundle declares, after it matched the manifest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelCheck {
+    /// The graph's input and output.
+    pub io: DecoderIo,
+    /// Scalars stored in the graph's initializers.
+    pub parameters: usize,
+    /// The default-domain opset the graph imports, if it declares one.
+    pub opset: Option<i64>,
+}
+
+impl Bundle {
+    /// Decodes the ONNX file and checks its graph against the manifest.
+    ///
+    /// A file that does not decode (truncated, not ONNX), a graph without exactly one
+    /// float `[batch, D]` input and one `[batch, M]` output, or dimensions other than
+    /// the manifest's give an error naming what was found. The hash was already checked
+    /// by [`Bundle::load`].
+    pub fn check_model(&self) -> Result<ModelCheck, BundleError> {
+        let model = load_model(&self.model_path)?;
+        let io = crate::onnx::decoder_io(&model, &self.model_path)?;
+        let d = &self.manifest.decoder;
+        if io.input_dim != d.input_dim || io.output_dim != d.output_dim {
+            return Err(BundleError::ModelShape {
+                path: self.model_path.clone(),
+                want_in: d.input_dim,
+                want_out: d.output_dim,
+                found_in: io.input_dim,
+                found_out: io.output_dim,
+            });
+        }
+        let opset = model
+            .opset_import
+            .iter()
+            .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+            .map(|o| o.version);
+        Ok(ModelCheck {
+            io,
+            parameters: parameter_count(&model),
+            opset,
+        })
+    }
+}
