@@ -16,22 +16,6 @@ use neurospeak::mel::{MelConfig, log_mel_spectrogram};
 use neurospeak::metrics::mcd::mean_where;
 use neurospeak::metrics::{estoi, mcd_frames_db, speech_frames, stoi};
 
-/// The shared real speech file, or `None` (with a message) when absent.
-fn shared_speech(name: &str) -> Option<PathBuf> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data/speech")
-        .join(name);
-    if path.is_file() {
-        Some(path)
-    } else {
-        common::skip(&format!(
-            "{} not found (../shared/data is only present on the project machine)",
-            path.display()
-        ));
-        None
-    }
-}
-
 /// The venv's Python with pysptk, pystoi and scipy, or `None` (with a message).
 fn python_with_peers() -> Option<PathBuf> {
     let python = Path::new(env!("CARGO_MANIFEST_DIR")).join(".local/venv/bin/python");
@@ -89,7 +73,7 @@ fn close(ours: f64, theirs: f64, rel: f64, abs: f64, what: &str) {
 
 #[test]
 fn accuracy_figures_match_pysptk_and_pystoi_on_real_speech() {
-    let Some(clean_path) = shared_speech("arctic_a0007.wav") else {
+    let Some(clean_path) = common::shared_data("speech/arctic_a0007.wav") else {
         return;
     };
     let Some(python) = python_with_peers() else {

@@ -486,27 +486,7 @@ while sent < len(data):
     time.sleep(0.005)
 time.sleep(1.0)
 "#;
-    let mut outlet = Guard(
-        Command::new(&python)
-            .args(["-c", script, &name])
-            .env("LSLAPICFG", loopback_config())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let mut c = neurospeak();
-    c.args(run_args(&name, dir.path()));
-    let mut run = Watched::spawn(c);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(s) = outlet.0.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "the pylsl outlet did not finish");
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(status.success(), "the pylsl outlet failed: {}", run.text());
-    terminate(&mut run);
+    run_until_the_pylsl_outlet_ends(&python, script, &name, dir.path());
     let r = read_report(&dir.path().join("report.json"));
     let f = &r["faults"];
     assert_eq!(f["nonfinite_samples"], 32, "{f}");
@@ -568,6 +548,34 @@ fn an_input_faster_than_the_decoder_drops_the_oldest_and_memory_stays_flat() {
         last <= settled + 16.0,
         "memory grew from {settled} MB to {last} MB under overload: {rss:?}"
     );
+}
+
+/// Runs `script` (a pylsl outlet named by its first argument, over loopback)
+/// and `run` on its stream into `dir` until the outlet's script ends, then
+/// stops `run` with SIGTERM.
+fn run_until_the_pylsl_outlet_ends(python: &Path, script: &str, name: &str, dir: &Path) -> Watched {
+    let mut outlet = Guard(
+        Command::new(python)
+            .args(["-c", script, name])
+            .env("LSLAPICFG", loopback_config())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut c = neurospeak();
+    c.args(run_args(name, dir));
+    let mut run = Watched::spawn(c);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = outlet.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "the pylsl outlet did not finish");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "the pylsl outlet failed: {}", run.text());
+    terminate(&mut run);
+    run
 }
 
 fn python_with_pylsl() -> Option<PathBuf> {
@@ -1214,27 +1222,7 @@ while sent < n:
     time.sleep(0.005)
 time.sleep(1.0)
 "#;
-    let mut outlet = Guard(
-        Command::new(&python)
-            .args(["-c", script, &name])
-            .env("LSLAPICFG", loopback_config())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let mut c = neurospeak();
-    c.args(run_args(&name, dir.path()));
-    let mut run = Watched::spawn(c);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(s) = outlet.0.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "the pylsl outlet did not finish");
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(status.success(), "the pylsl outlet failed: {}", run.text());
-    terminate(&mut run);
+    let mut run = run_until_the_pylsl_outlet_ends(&python, script, &name, dir.path());
     let text = run.text();
     assert!(!text.contains("panicked"), "{text}");
     let r = read_report(&dir.path().join("report.json"));

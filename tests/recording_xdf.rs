@@ -2,29 +2,13 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use neurospeak::recording::xdf::{ChannelFormat, StreamInfo, XdfValues, XdfWriter};
 use neurospeak::recording::{
     AudioTrack, Marker, Recording, RecordingError, SignalStream, load, read_xdf, write_xdf,
 };
-
-/// Returns the path of a shared real test file, or `None` (with a message) when absent.
-fn shared_file(name: &str) -> Option<PathBuf> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data/xdf")
-        .join(name);
-    if path.is_file() {
-        Some(path)
-    } else {
-        common::skip(&format!(
-            "{} not found (../shared/data is only present on the project machine)",
-            path.display()
-        ));
-        None
-    }
-}
 
 fn assert_close(actual: f64, expected: f64, tolerance: f64, what: &str) {
     assert!(
@@ -35,7 +19,7 @@ fn assert_close(actual: f64, expected: f64, tolerance: f64, what: &str) {
 
 #[test]
 fn minimal_xdf_matches_pyxdf() {
-    let Some(path) = shared_file("minimal.xdf") else {
+    let Some(path) = common::shared_data("xdf/minimal.xdf") else {
         return;
     };
     let rec = load(&path).expect("minimal.xdf loads");
@@ -86,7 +70,7 @@ fn minimal_xdf_matches_pyxdf() {
 
 #[test]
 fn empty_streams_xdf_is_read_and_reported() {
-    let Some(path) = shared_file("empty_streams.xdf") else {
+    let Some(path) = common::shared_data("xdf/empty_streams.xdf") else {
         return;
     };
     let file = read_xdf(&path).expect("read_xdf accepts empty streams");
