@@ -461,13 +461,9 @@ fn non_finite_duplicated_and_missing_samples_are_counted_exactly() {
     // with NaN in channels 0..3 (30 values), +inf and -inf once each,
     // samples 2048..2053 sent twice with the same timestamp, and samples
     // 3000..3050 never sent.
-    let script = r#"
-import sys, time, numpy as np, pylsl
-name = sys.argv[1]
-info = pylsl.StreamInfo(name, "EEG", 64, 1024, "float32", "nstest-" + name)
-outlet = pylsl.StreamOutlet(info)
-if not outlet.wait_for_consumers(30):
-    sys.exit("no consumer")
+    let script = &format!(
+        "{PYLSL_EEG_OUTLET}{}",
+        r#"
 rng = np.random.default_rng(11)
 data = (rng.standard_normal((5 * 1024, 64)) * 10).astype(np.float32)
 data[1024:1034, 0:3] = np.nan
@@ -485,7 +481,8 @@ while sent < len(data):
         sent += 1
     time.sleep(0.005)
 time.sleep(1.0)
-"#;
+"#
+    );
     run_until_the_pylsl_outlet_ends(&python, script, &name, dir.path());
     let r = read_report(&dir.path().join("report.json"));
     let f = &r["faults"];
@@ -549,6 +546,17 @@ fn an_input_faster_than_the_decoder_drops_the_oldest_and_memory_stays_flat() {
         "memory grew from {settled} MB to {last} MB under overload: {rss:?}"
     );
 }
+
+/// The head of the pylsl outlet scripts: a 64-channel float32 EEG outlet at
+/// 1024 Hz named by the script's first argument, waiting for a consumer.
+const PYLSL_EEG_OUTLET: &str = r#"
+import sys, time, numpy as np, pylsl
+name = sys.argv[1]
+info = pylsl.StreamInfo(name, "EEG", 64, 1024, "float32", "nstest-" + name)
+outlet = pylsl.StreamOutlet(info)
+if not outlet.wait_for_consumers(30):
+    sys.exit("no consumer")
+"#;
 
 /// Runs `script` (a pylsl outlet named by its first argument, over loopback)
 /// and `run` on its stream into `dir` until the outlet's script ends, then
@@ -1201,13 +1209,9 @@ fn bad_timestamps_are_counted_and_restamped_and_decoding_goes_on() {
     // inf, 2048 NaN, 2049 -1e30 (a transport of 1e30 s, which no Duration
     // holds), 3072 1e30, and from 4096 on every stamp 10 s behind the
     // sender's clock (which itself keeps running).
-    let script = r#"
-import sys, time, numpy as np, pylsl
-name = sys.argv[1]
-info = pylsl.StreamInfo(name, "EEG", 64, 1024, "float32", "nstest-" + name)
-outlet = pylsl.StreamOutlet(info)
-if not outlet.wait_for_consumers(30):
-    sys.exit("no consumer")
+    let script = &format!(
+        "{PYLSL_EEG_OUTLET}{}",
+        r#"
 rng = np.random.default_rng(5)
 n = 8 * 1024
 data = (rng.standard_normal((n, 64)) * 10).astype(np.float32)
@@ -1221,7 +1225,8 @@ while sent < n:
         sent += 1
     time.sleep(0.005)
 time.sleep(1.0)
-"#;
+"#
+    );
     let mut run = run_until_the_pylsl_outlet_ends(&python, script, &name, dir.path());
     let text = run.text();
     assert!(!text.contains("panicked"), "{text}");
