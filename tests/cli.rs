@@ -156,3 +156,29 @@ fn the_main_job_decodes_a_held_out_recording_with_the_demo_model() {
     assert!(r["frames"].as_u64().unwrap() > 300);
     assert!(hound::WavReader::open(&wav).unwrap().len() > 16000);
 }
+
+#[test]
+fn run_refuses_durations_it_cannot_hold_naming_the_flag() {
+    for (flag, value) in [
+        ("--margin-ms", "inf"),
+        ("--resolve-timeout", "1e300"),
+        ("--status-every", "NaN"),
+        ("--duration", "inf"),
+    ] {
+        let out = neurospeak()
+            .args([
+                "run",
+                "--model",
+                "models/demo",
+                "--audio",
+                "null",
+                "--lsl-local",
+            ])
+            .args([flag, value])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{flag} {value}: {err}");
+        assert!(err.contains(flag) && !err.contains("panicked"), "{err}");
+    }
+}

@@ -105,8 +105,18 @@ pub fn run(a: RunArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
     }
     if let Some(d) = a.duration {
         anyhow::ensure!(
-            d.is_finite() && d > 0.0,
+            d.is_finite() && d > 0.0 && d < 1e9,
             "--duration must be a positive number of seconds, found {d}"
+        );
+    }
+    for (flag, v, max) in [
+        ("--resolve-timeout", a.resolve_timeout, 86_400.0),
+        ("--status-every", a.status_every, 86_400.0),
+        ("--margin-ms", a.margin_ms, 1000.0),
+    ] {
+        anyhow::ensure!(
+            v.is_finite() && (0.0..=max).contains(&v),
+            "{flag} must be a number from 0 to {max}, found {v}"
         );
     }
     let options = SessionOptions {
