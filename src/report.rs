@@ -130,16 +130,10 @@ pub struct AudioAlignment {
 /// Decoding accuracy.
 #[derive(Clone, Debug, Serialize)]
 pub struct AccuracyReport {
-    /// Pearson r per mel bin over time, averaged over bins.
-    pub pearson_r: f64,
-    /// Pearson r across bins per speech frame, averaged over speech frames.
-    pub spectral_shape_r: f64,
-    /// Mel-cepstral distortion, conventional scale.
-    pub mcd_db: McdReport,
-    /// STOI of the decoded audio against the paired speech.
-    pub stoi: Option<f64>,
-    /// Extended STOI of the decoded audio against the paired speech.
-    pub estoi: Option<f64>,
+    /// The decoded output's figures (`pearson_r`, `spectral_shape_r`,
+    /// `mcd_db`, `stoi`, `estoi`, at the top level of the JSON).
+    #[serde(flatten)]
+    pub decoded: Figures,
     /// The same figures for the loudness-only baseline (the recording's mean
     /// spectral shape moved to each frame's true level, same vocoder).
     pub loudness_baseline: Figures,

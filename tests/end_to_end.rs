@@ -96,12 +96,12 @@ fn trained_decoders_beat_chance_and_replay_reports_accuracy() {
     // Streaming replay through ONNX Runtime reproduces the held-out figure
     // computed in training with the plain-Rust forward pass.
     assert!(
-        (acc.pearson_r - summary.decoder_pearson_r).abs() < 0.02,
+        (acc.decoded.pearson_r - summary.decoder_pearson_r).abs() < 0.02,
         "replay r {} vs training r {}",
-        acc.pearson_r,
+        acc.decoded.pearson_r,
         summary.decoder_pearson_r
     );
-    let mcd = acc.mcd_db.speech_frames.c1_13;
+    let mcd = acc.decoded.mcd_db.speech_frames.c1_13;
     assert!(mcd.is_finite() && mcd > 0.0, "{mcd}");
     assert!(wav.is_file());
     // The report counts what was decoded: one frame of log-mel per 10 ms hop,

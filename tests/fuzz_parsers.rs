@@ -20,6 +20,10 @@ use std::path::{Path, PathBuf};
 use neurospeak::onnx::{Activation, DenseLayer, GraphSpec, dense_stack_model};
 use neurospeak::recording::xdf::{ChannelFormat, StreamInfo, XdfWriter};
 use proptest::prelude::*;
+
+mod common;
+
+use common::edf::{Signal, build};
 use protobuf::Message;
 
 struct Measuring;
@@ -235,92 +239,44 @@ fn xdf_seed() -> Vec<u8> {
     w.into_inner()
 }
 
-fn pad(out: &mut Vec<u8>, text: &str, width: usize) {
-    let mut field = text.as_bytes().to_vec();
-    field.resize(width, b' ');
-    out.extend_from_slice(&field);
-}
-
-/// A 2-record EDF+ (or BDF+) file: two 8-sample signals and an annotation signal.
+/// A 2-record EDF+ (or BDF+) file: two 8-sample signals (the second with an
+/// inverted physical range) and an annotation signal.
 fn edf_seed(bdf: bool) -> Vec<u8> {
     let size = if bdf { 3 } else { 2 };
-    let signals: [(&str, &str, &str, &str, &str, usize); 3] = [
-        ("EEG Fz", "-200", "200", "-32768", "32767", 8),
-        ("EEG Cz", "300", "-300", "-2048", "2047", 8),
-        (
-            if bdf {
-                "BDF Annotations"
-            } else {
-                "EDF Annotations"
-            },
-            "-1",
-            "1",
-            "-32768",
-            "32767",
-            if bdf { 10 } else { 15 },
-        ),
+    let per_record = |r: i32| -> Vec<u8> {
+        (0..8)
+            .flat_map(|k| {
+                let v = ((k * 977 + r * 31) % 4000 - 2000).to_le_bytes();
+                v[..size].to_vec()
+            })
+            .collect()
+    };
+    let signal = |label, physical, digital| Signal {
+        label,
+        physical,
+        digital,
+        per_record: 8,
+        records: (0..2).map(per_record).collect(),
+    };
+    let annotations = Signal {
+        label: if bdf {
+            "BDF Annotations"
+        } else {
+            "EDF Annotations"
+        },
+        physical: (-1.0, 1.0),
+        digital: (-32768, 32767),
+        per_record: if bdf { 10 } else { 15 },
+        records: (0..2)
+            .map(|r| format!("+{}\x14\x14\0+{}.25\x14word\x14\0", r as f64 * 0.5, r).into_bytes())
+            .collect(),
+    };
+    let signals = [
+        signal("EEG Fz", (-200.0, 200.0), (-32768, 32767)),
+        signal("EEG Cz", (300.0, -300.0), (-2048, 2047)),
+        annotations,
     ];
-    let mut out = Vec::new();
-    if bdf {
-        out.push(0xFF);
-        pad(&mut out, "BIOSEMI", 7);
-    } else {
-        pad(&mut out, "0", 8);
-    }
-    pad(&mut out, "X X X X", 80);
-    pad(&mut out, "Startdate 01-JAN-2025 X X X", 80);
-    pad(&mut out, "01.01.25", 8);
-    pad(&mut out, "00.00.00", 8);
-    pad(&mut out, &(256 * (signals.len() + 1)).to_string(), 8);
-    pad(&mut out, if bdf { "BDF+C" } else { "EDF+C" }, 44);
-    pad(&mut out, "2", 8);
-    pad(&mut out, "0.5", 8);
-    pad(&mut out, &signals.len().to_string(), 4);
-    for (width, column) in [
-        (16, 0),
-        (80, 9),
-        (8, 9),
-        (8, 1),
-        (8, 2),
-        (8, 3),
-        (8, 4),
-        (80, 9),
-    ] {
-        for s in &signals {
-            let text = match column {
-                0 => s.0,
-                1 => s.1,
-                2 => s.2,
-                3 => s.3,
-                4 => s.4,
-                _ => "",
-            };
-            pad(&mut out, text, width);
-        }
-    }
-    for s in &signals {
-        pad(&mut out, &s.5.to_string(), 8);
-    }
-    for _ in &signals {
-        pad(&mut out, "", 32);
-    }
-    for r in 0..2 {
-        for (i, s) in signals.iter().enumerate() {
-            let mut data = if i == 2 {
-                format!("+{}\x14\x14\0+{}.25\x14word\x14\0", r as f64 * 0.5, r).into_bytes()
-            } else {
-                (0..s.5)
-                    .flat_map(|k| {
-                        let v = ((k as i32 * 977 + r * 31) % 4000 - 2000).to_le_bytes();
-                        v[..size].to_vec()
-                    })
-                    .collect()
-            };
-            data.resize(s.5 * size, 0);
-            out.extend_from_slice(&data);
-        }
-    }
-    out
+    build(bdf, 0.5, 2, &signals)
 }
 
 fn manifest_seed() -> Vec<u8> {

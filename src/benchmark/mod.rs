@@ -278,7 +278,7 @@ pub fn run(
             output_pearson_r: mean_bin_pearson(&refr, &cand, n_mels),
             output_max_abs_error: max_err,
             pearson_r_delta: match (&c.accuracy, &r.accuracy) {
-                (Some(a), Some(b)) => Some(a.pearson_r - b.pearson_r),
+                (Some(a), Some(b)) => Some(a.decoded.pearson_r - b.decoded.pearson_r),
                 _ => None,
             },
         }

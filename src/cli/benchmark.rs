@@ -182,17 +182,16 @@ fn print_table(r: &BenchmarkReport) {
                 m.run
                     .accuracy
                     .as_ref()
-                    .map_or("n/a".into(), |a| format!("{:.4}", a.pearson_r))
+                    .map_or("n/a".into(), |a| format!("{:.4}", a.decoded.pearson_r))
             },
             None,
         ),
         (
             "spectral-shape r",
             |m| {
-                m.run
-                    .accuracy
-                    .as_ref()
-                    .map_or("n/a".into(), |a| format!("{:.4}", a.spectral_shape_r))
+                m.run.accuracy.as_ref().map_or("n/a".into(), |a| {
+                    format!("{:.4}", a.decoded.spectral_shape_r)
+                })
             },
             None,
         ),
@@ -200,7 +199,7 @@ fn print_table(r: &BenchmarkReport) {
             "MCD c1-13, speech (dB)",
             |m| {
                 m.run.accuracy.as_ref().map_or("n/a".into(), |a| {
-                    format!("{:.2}", a.mcd_db.speech_frames.c1_13)
+                    format!("{:.2}", a.decoded.mcd_db.speech_frames.c1_13)
                 })
             },
             None,
@@ -209,7 +208,7 @@ fn print_table(r: &BenchmarkReport) {
             "MCD c1-24, speech (dB)",
             |m| {
                 m.run.accuracy.as_ref().map_or("n/a".into(), |a| {
-                    format!("{:.2}", a.mcd_db.speech_frames.c1_24)
+                    format!("{:.2}", a.decoded.mcd_db.speech_frames.c1_24)
                 })
             },
             None,
@@ -218,7 +217,7 @@ fn print_table(r: &BenchmarkReport) {
             "STOI / ESTOI",
             |m| {
                 m.run.accuracy.as_ref().map_or("n/a".into(), |a| {
-                    format!("{} / {}", short(a.stoi), short(a.estoi))
+                    format!("{} / {}", short(a.decoded.stoi), short(a.decoded.estoi))
                 })
             },
             None,

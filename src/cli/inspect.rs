@@ -82,9 +82,14 @@ pub fn run(a: InspectArgs) -> anyhow::Result<()> {
             "vocoder    {} at {} Hz, {} mels, look-ahead {} frames",
             m.vocoder.kind, m.vocoder.sample_rate_hz, m.vocoder.n_mels, m.vocoder.lookahead_frames
         );
+        let (window, filters, future) = (
+            plan.window_centre_s() * 1000.0,
+            plan.filter_delay_s() * 1000.0,
+            plan.future_context_s() * 1000.0,
+        );
         println!(
-            "front-end delay {:.1} ms",
-            plan.algorithmic_delay_s() * 1000.0
+            "front-end delay {:.2} ms (window centre {window:.2} + filters {filters:.2} + future context {future:.2})",
+            window + filters + future
         );
         println!("trained on {}", m.provenance.trained_on);
         for (k, v) in &m.provenance.metrics {

@@ -10,7 +10,7 @@ use super::latency_summary::{fmt_latency, print_sensor_to_sound};
 use crate::bundle::Bundle;
 use crate::decoder::{DecoderOptions, init_onnxruntime};
 use crate::pipeline::{ReplayOptions, replay};
-use crate::report::{AccuracyReport, write_json};
+use crate::report::{AccuracyReport, Figures, write_json};
 
 #[derive(Args, Debug)]
 pub struct ReplayArgs {
@@ -33,6 +33,14 @@ pub struct ReplayArgs {
     pub cache: CacheArgs,
 }
 
+/// One accuracy figure, formatted.
+type Figure = dyn Fn(&Figures) -> String;
+
+/// A figure that may be missing (STOI without enough speech), 3 decimals.
+fn opt(v: Option<f64>) -> String {
+    v.map_or("n/a".to_string(), |v| format!("{v:.3}"))
+}
+
 /// The accuracy figures of the decoded output beside the loudness-only baseline.
 pub fn print_accuracy(acc: &AccuracyReport) {
     println!(
@@ -43,47 +51,32 @@ pub fn print_accuracy(acc: &AccuracyReport) {
         acc.audio.delay_ms,
         acc.compared_against
     );
-    let b = &acc.loudness_baseline;
-    let opt = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.3}"));
-    let rows: [(&str, String, String); 8] = [
-        (
-            "Pearson r (per bin)",
-            format!("{:.3}", acc.pearson_r),
-            format!("{:.3}", b.pearson_r),
-        ),
-        (
-            "spectral-shape r",
-            format!("{:.3}", acc.spectral_shape_r),
-            format!("{:.3}", b.spectral_shape_r),
-        ),
-        (
-            "MCD c1-13, speech (dB)",
-            format!("{:.2}", acc.mcd_db.speech_frames.c1_13),
-            format!("{:.2}", b.mcd_db.speech_frames.c1_13),
-        ),
-        (
-            "MCD c1-24, speech (dB)",
-            format!("{:.2}", acc.mcd_db.speech_frames.c1_24),
-            format!("{:.2}", b.mcd_db.speech_frames.c1_24),
-        ),
-        (
-            "MCD c1-13, all (dB)",
-            format!("{:.2}", acc.mcd_db.all_frames.c1_13),
-            format!("{:.2}", b.mcd_db.all_frames.c1_13),
-        ),
-        (
-            "MCD c1-24, all (dB)",
-            format!("{:.2}", acc.mcd_db.all_frames.c1_24),
-            format!("{:.2}", b.mcd_db.all_frames.c1_24),
-        ),
-        ("STOI", opt(acc.stoi), opt(b.stoi)),
-        ("ESTOI", opt(acc.estoi), opt(b.estoi)),
+    let rows: [(&str, &Figure); 8] = [
+        ("Pearson r (per bin)", &|f| format!("{:.3}", f.pearson_r)),
+        ("spectral-shape r", &|f| {
+            format!("{:.3}", f.spectral_shape_r)
+        }),
+        ("MCD c1-13, speech (dB)", &|f| {
+            format!("{:.2}", f.mcd_db.speech_frames.c1_13)
+        }),
+        ("MCD c1-24, speech (dB)", &|f| {
+            format!("{:.2}", f.mcd_db.speech_frames.c1_24)
+        }),
+        ("MCD c1-13, all (dB)", &|f| {
+            format!("{:.2}", f.mcd_db.all_frames.c1_13)
+        }),
+        ("MCD c1-24, all (dB)", &|f| {
+            format!("{:.2}", f.mcd_db.all_frames.c1_24)
+        }),
+        ("STOI", &|f| opt(f.stoi)),
+        ("ESTOI", &|f| opt(f.estoi)),
     ];
     println!(
         "           {:<24}{:>9}{:>20}",
         "", "decoded", "loudness baseline"
     );
-    for (label, decoded, baseline) in rows {
+    for (label, figure) in rows {
+        let (decoded, baseline) = (figure(&acc.decoded), figure(&acc.loudness_baseline));
         println!("           {label:<24}{decoded:>9}{baseline:>20}");
     }
 }

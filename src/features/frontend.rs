@@ -60,10 +60,16 @@ impl FrontEndPlan {
         ((self.window_s * self.sample_rate).round() as usize).max(1)
     }
 
-    /// Fixed delay the front-end adds: half the power window plus any future
-    /// context, in seconds.
-    pub fn algorithmic_delay_s(&self) -> f64 {
-        self.window_s / 2.0 + (self.future_frames * self.stride) as f64 * self.hop_s
+    /// From the power window's centre (the activity a frame stands for) to
+    /// its last sample, when the frame completes: (n − 1) / 2 samples of an
+    /// n-sample window, in seconds.
+    pub fn window_centre_s(&self) -> f64 {
+        (self.window_samples() as f64 - 1.0) / 2.0 / self.sample_rate
+    }
+
+    /// The future context the decoder waits for, in seconds.
+    pub fn future_context_s(&self) -> f64 {
+        (self.future_frames * self.stride) as f64 * self.hop_s
     }
 
     /// The filters every channel goes through: the line notches, then the
@@ -415,7 +421,8 @@ mod tests {
         let out = FeatureExtractor::run_batch(&p, &x);
         let n = out.len() / 3;
         assert_eq!(n, 100 - 2);
-        assert!((p.algorithmic_delay_s() - 0.045).abs() < 1e-12);
+        // One future frame, two hops apart.
+        assert!((p.future_context_s() - 0.02).abs() < 1e-12);
     }
 
     #[test]

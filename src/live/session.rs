@@ -223,9 +223,11 @@ impl Worker {
                 self.data.pop_slice(&mut sample);
                 // The reader's stamps are checked, but a transport time is
                 // never trusted to fit a Duration.
-                if m.corrected
-                    && let Ok(d) = Duration::try_from_secs_f32(m.transport_s.max(0.0))
-                {
+                let transport = m
+                    .corrected
+                    .then(|| Duration::try_from_secs_f32(m.transport_s.max(0.0)).ok())
+                    .flatten();
+                if let Some(d) = transport {
                     record(&mut self.engine.latency_mut().transport, d);
                 }
                 let frame = match self.engine.push_sample(&sample, m.arrival) {
@@ -244,11 +246,7 @@ impl Worker {
                         audio_index: pushed,
                         arrival: m.arrival,
                         ready: frame.stamps.vocoder,
-                        transport: if m.corrected {
-                            Duration::try_from_secs_f32(m.transport_s.max(0.0)).ok()
-                        } else {
-                            None
-                        },
+                        transport,
                     });
                     self.audio.push_slice(frame.audio);
                     pushed += n as u64;

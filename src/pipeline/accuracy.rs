@@ -263,11 +263,7 @@ impl Truth {
             .next()
             .map_or(16_000, |p| p.speech.sample_rate);
         AccuracyReport {
-            pearson_r: f.pearson_r,
-            spectral_shape_r: f.spectral_shape_r,
-            mcd_db: f.mcd_db,
-            stoi: f.stoi,
-            estoi: f.estoi,
+            decoded: f,
             loudness_baseline: self.baseline.clone(),
             compared_against: self.against.clone(),
             frames_compared: counts.frames,

@@ -91,11 +91,9 @@ impl Engine {
         let vocoder = StreamingVocoder::new(&bundle.vocoder_config())?;
         let hop = m.vocoder.hop_length;
         let fixed = FixedDelays {
-            // The centre of a window of n samples is (n − 1) / 2 samples
-            // before its last one.
-            window_centre_s: (plan.window_samples() as f64 - 1.0) / 2.0 / plan.sample_rate,
+            window_centre_s: plan.window_centre_s(),
             filters_s: plan.filter_delay_s(),
-            future_context_s: (plan.future_frames * plan.stride) as f64 * plan.hop_s,
+            future_context_s: plan.future_context_s(),
             vocoder_s: vocoder.algorithmic_latency_s(),
         };
         let mut engine = Engine {

@@ -19,8 +19,8 @@ pub fn histogram() -> Histogram<u64> {
 /// bundle's front-end and vocoder, measured once in `Engine::build`.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct FixedDelays {
-    /// Half the power window: the window's centre is the activity a frame
-    /// stands for, its end is when the frame completes.
+    /// The power window's centre to its last sample
+    /// (`FrontEndPlan::window_centre_s`).
     pub window_centre_s: f64,
     /// The notch and band-pass filters' delay, measured on the filter chain
     /// (see `FrontEndPlan::filter_delay_s`).

@@ -122,6 +122,7 @@ pub fn replay(
     let mut audio = Vec::with_capacity(expected_frames * hop);
 
     let rate = rec.eeg.sample_rate;
+    let fixed = engine.fixed_delays().total();
     let chunk = options.chunk_samples.max(1);
     let report_every = (rate as usize).max(chunk);
     let start = Instant::now();
@@ -156,7 +157,6 @@ pub fn replay(
             } else {
                 Duration::ZERO
             };
-            let fixed = engine.fixed_delays().total();
             engine.latency_mut().playback.record_frame(
                 arrival,
                 Some(transport),

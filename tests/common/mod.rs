@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod edf;
+
 use neurospeak::bundle::Manifest;
 use neurospeak::onnx::{Activation, DenseLayer};
 use neurospeak::recording::{Recording, SignalStream};
