@@ -137,6 +137,9 @@ pub struct AccuracyReport {
     /// The same figures for the loudness-only baseline (the recording's mean
     /// spectral shape moved to each frame's true level, same vocoder).
     pub loudness_baseline: Figures,
+    /// The same figures for copy synthesis (the true log-mel through the same
+    /// vocoder): the intelligibility ceiling of the representation and vocoder.
+    pub copy_synthesis: Figures,
     /// What the decoded frames were compared with.
     pub compared_against: String,
     pub frames_compared: usize,

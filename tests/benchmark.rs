@@ -100,6 +100,13 @@ fn side_by_side_report_and_plots() {
             .unwrap();
         assert!(shape > baseline_shape, "{side}: {acc}");
         assert!(acc["estoi"].as_f64().is_some(), "{side}: {acc}");
+        // No device and no clock: sensor to sound is the fixed delays plus
+        // compute, and the budget's parts add up to it.
+        let lat = &m["latency_ms"];
+        let s2s = lat["sensor_to_sound"]["mean"].as_f64().unwrap();
+        let sum = lat["budget"]["sum_of_means"].as_f64().unwrap();
+        assert!((s2s - sum).abs() <= 0.005 * s2s, "{side}: {lat}");
+        assert!(s2s > lat["algorithmic"].as_f64().unwrap(), "{side}: {lat}");
         let scaling = m["scaling"].as_array().unwrap();
         assert_eq!(scaling.len(), 2);
         // Two workers on two cores, not both on the core the benchmark's
@@ -141,6 +148,10 @@ fn side_by_side_report_and_plots() {
             wer["loudness_baseline"].as_f64().unwrap() > wer["truth"].as_f64().unwrap(),
             "{wer}"
         );
+        // Copy synthesis (the truth's log-mel through the vocoder) keeps the
+        // words that the loudness contour alone loses.
+        let copy = wer["copy_synthesis"].as_f64().unwrap();
+        assert!(copy < wer["loudness_baseline"].as_f64().unwrap(), "{wer}");
     }
     // One truth for both models, so one baseline.
     assert_eq!(

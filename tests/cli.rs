@@ -149,12 +149,105 @@ fn the_main_job_decodes_a_held_out_recording_with_the_demo_model() {
     assert!((0.0..1.0).contains(&figure(&acc["stoi"])), "{acc}");
     assert_eq!(acc["audio"]["delay_samples"], 960, "{acc}");
     assert!(acc["speech_frames"].as_u64().unwrap() > 100, "{acc}");
+    // Copy synthesis: the truth's own log-mel through the same vocoder, so its
+    // spectral figures are exact and its intelligibility is the ceiling.
+    let copy = &acc["copy_synthesis"];
+    assert!((figure(&copy["pearson_r"]) - 1.0).abs() < 1e-9, "{copy}");
     assert!(
-        text.contains("loudness baseline") && text.contains("ESTOI"),
+        figure(&copy["mcd_db"]["speech_frames"]["c1_13"]) < 1e-6,
+        "{copy}"
+    );
+    let copy_stoi = figure(&copy["stoi"]);
+    assert!(
+        copy_stoi > 0.85 && copy_stoi > figure(&acc["stoi"]),
+        "copy-synthesis STOI {copy_stoi}: {acc}"
+    );
+    assert!(
+        text.contains("loudness baseline")
+            && text.contains("copy synthesis")
+            && text.contains("ESTOI"),
         "{text}"
     );
     assert!(r["frames"].as_u64().unwrap() > 300);
     assert!(hound::WavReader::open(&wav).unwrap().len() > 16000);
+}
+
+/// Replays `rec` with `model`, returning the report.
+fn replay_report(model: &str, rec: &std::path::Path, dir: &std::path::Path) -> serde_json::Value {
+    let report = dir.join(format!("{}.json", model.replace('/', "_")));
+    let out = neurospeak()
+        .args(["replay", "--model", model, "--input"])
+        .arg(rec)
+        .arg("--report")
+        .arg(&report)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{model}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap()
+}
+
+#[test]
+fn the_low_latency_bundle_cuts_the_fixed_delay_and_keeps_intelligibility() {
+    if !common::onnxruntime() || !common::flite() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ok = neurospeak()
+        .args([
+            "synth",
+            "--seed",
+            "7",
+            "--recordings",
+            "1",
+            "--first-index",
+            "32",
+        ])
+        .args(["--utterances", "3", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap()
+        .status
+        .success();
+    assert!(ok, "synth failed");
+    let rec = dir.path().join("rec_032.xdf");
+    let demo = replay_report("models/demo", &rec, dir.path());
+    let low = replay_report("models/demo-lowlatency", &rec, dir.path());
+    let f = |r: &serde_json::Value, path: &[&str]| {
+        path.iter()
+            .fold(r, |v, k| &v[*k])
+            .as_f64()
+            .unwrap_or_else(|| panic!("{path:?} missing: {r}"))
+    };
+    // Front-end window centre + filters + vocoder, without compute.
+    let fixed = f(&low, &["latency_ms", "algorithmic"]);
+    assert!(fixed < 20.0, "low-latency fixed delay {fixed} ms");
+    assert!(fixed < f(&demo, &["latency_ms", "algorithmic"]) / 4.0);
+    // The vocoder's own delay is at most 10 ms (160 samples at 16 kHz).
+    let voc = f(&low, &["accuracy", "audio", "delay_ms"]);
+    assert!(voc <= 10.0, "vocoder delay {voc} ms");
+    // What the participant hears stays as intelligible (STOI within 0.05 of
+    // the demo's on the same recording) and keeps the spectral shape the
+    // loudness contour alone cannot give.
+    let (stoi, demo_stoi) = (
+        f(&low, &["accuracy", "stoi"]),
+        f(&demo, &["accuracy", "stoi"]),
+    );
+    assert!(
+        stoi > demo_stoi - 0.05,
+        "STOI {stoi} vs the demo's {demo_stoi}"
+    );
+    assert!(
+        f(&low, &["accuracy", "spectral_shape_r"])
+            > f(&low, &["accuracy", "loudness_baseline", "spectral_shape_r"]),
+        "{}",
+        low["accuracy"]
+    );
+    let copy = f(&low, &["accuracy", "copy_synthesis", "stoi"]);
+    assert!(copy > 0.85, "copy-synthesis STOI {copy}");
 }
 
 #[test]

@@ -76,7 +76,7 @@ fn fixture() -> Option<&'static (PathBuf, Vec<i16>)> {
             let rec = dir.join("rec_050.xdf");
             let wav = dir.join("replay.wav");
             let ok = neurospeak()
-                .args(["replay", "--model", "models/demo", "--input"])
+                .args(["replay", "--model", &common::test_model(), "--input"])
                 .arg(&rec)
                 .arg("--out")
                 .arg(&wav)
@@ -122,7 +122,7 @@ fn run_args(name: &str, dir: &Path) -> Vec<String> {
     vec![
         "run".into(),
         "--model".into(),
-        "models/demo".into(),
+        common::test_model(),
         "--stream".into(),
         name.into(),
         "--audio".into(),
@@ -151,7 +151,7 @@ fn set_arg(args: &mut [String], flag: &str, value: &str) {
 fn best_offset(reference: &[i16], live: &[i16]) -> (usize, i32) {
     let skip = 16_000;
     let mut best = (0, i32::MAX);
-    for offset in (0..=32_000).step_by(160) {
+    for offset in (0..=32_000).step_by(common::test_model_facts().hop as usize) {
         let n = live.len().min(reference.len().saturating_sub(offset));
         if n <= skip {
             break;
@@ -269,14 +269,16 @@ fn assert_budget_adds_up(lat: &serde_json::Value) {
             .as_f64()
             .unwrap()
     };
-    // 25 samples of the demo's 51-sample window at 1024 Hz.
+    // (n - 1) / 2 samples of the n-sample window (the demo: 25 of 51 at
+    // 1024 Hz); look-ahead and overlap of the vocoder (the demo: 60 ms).
+    let model = common::test_model_facts();
     assert!(
-        (part("front_end_window") - 25.0 / 1.024).abs() < 1e-9,
+        (part("front_end_window") - model.window_centre_ms).abs() < 1e-9,
         "{lat}"
     );
-    assert!((part("vocoder") - 60.0).abs() < 1e-9, "{lat}");
+    assert!((part("vocoder") - model.vocoder_ms).abs() < 1e-9, "{lat}");
     let filters = part("front_end_filters");
-    assert!((5.0..20.0).contains(&filters), "filter delay {filters} ms");
+    assert!((1.0..20.0).contains(&filters), "filter delay {filters} ms");
     let fixed: f64 = [
         "front_end_window",
         "front_end_filters",
@@ -443,7 +445,10 @@ fn run_survives_the_outlet_dying_and_returning_and_finishes_files_on_sigterm() {
     let live = read_wav(&dir.path().join("live.wav"));
     let seconds = live.len() as f64 / 16_000.0;
     assert!(seconds > 3.0, "only {seconds:.1} s decoded: {f} {text}");
-    assert_eq!(r["frames"].as_u64().unwrap() * 160, live.len() as u64);
+    assert_eq!(
+        r["frames"].as_u64().unwrap() * common::test_model_facts().hop,
+        live.len() as u64
+    );
 }
 
 #[test]
@@ -492,13 +497,17 @@ time.sleep(1.0)
     assert_eq!(f["missing_samples"], 50, "{f}");
     assert_eq!(f["dropped_samples"], 0, "{f}");
     let live = read_wav(&dir.path().join("live.wav"));
-    assert_eq!(r["frames"].as_u64().unwrap() * 160, live.len() as u64);
+    assert_eq!(
+        r["frames"].as_u64().unwrap() * common::test_model_facts().hop,
+        live.len() as u64
+    );
     // 5070 samples decoded (50 never sent, 5 repeats dropped): 495 hops of
-    // 10.24 samples, less the few the vocoder still held at the end.
+    // 10.24 samples for the demo, less the few the vocoder still held at the end.
     let frames = r["frames"].as_u64().unwrap();
+    let hops = (5070.0 / common::test_model_facts().eeg_per_frame) as u64;
     assert!(
-        (485..=495).contains(&frames),
-        "{frames} frames for 5070 samples"
+        (hops - 10..=hops).contains(&frames),
+        "{frames} frames for 5070 samples ({hops} hops)"
     );
     // NaN never reached the vocoder: the audio after it is not silence.
     let tail = &live[live.len() - 16_000..];
@@ -532,7 +541,10 @@ fn an_input_faster_than_the_decoder_drops_the_oldest_and_memory_stays_flat() {
     assert!(f["dropped_samples"].as_u64().unwrap() > 0, "{f}");
     assert!(f["dropped_frames"].as_u64().unwrap() > 0, "{f}");
     let live = read_wav(&dir.path().join("live.wav"));
-    assert_eq!(r["frames"].as_u64().unwrap() * 160, live.len() as u64);
+    assert_eq!(
+        r["frames"].as_u64().unwrap() * common::test_model_facts().hop,
+        live.len() as u64
+    );
     // Bounded rings: resident memory after the first seconds does not grow.
     let rss: Vec<f64> = stderr
         .lines()
@@ -860,7 +872,7 @@ fn replay_cli(xdf: &Path, dir: &Path, tag: &str) -> (Vec<i16>, Value) {
     let wav = dir.join(format!("{tag}.wav"));
     let report = dir.join(format!("{tag}.json"));
     let out = neurospeak()
-        .args(["replay", "--model", "models/demo", "--input"])
+        .args(["replay", "--model", &common::test_model(), "--input"])
         .arg(xdf)
         .arg("--out")
         .arg(&wav)
@@ -928,7 +940,7 @@ fn labrecorder_records_stream_file_into_an_xdf_that_replay_decodes_like_the_sour
 
     let (decoded, report) = replay_cli(&xdf, dir.path(), "labrecorder");
     assert_eq!(
-        report["frames"].as_u64().unwrap() * 160,
+        report["frames"].as_u64().unwrap() * common::test_model_facts().hop,
         decoded.len() as u64
     );
     assert!(decoded.len() >= 16_000, "{report}");
@@ -1052,7 +1064,9 @@ fn run_publishes_the_decoded_audio_on_an_lsl_outlet_equal_to_the_wav() {
     assert_eq!(meta["rate"], 16_000.0, "{meta}");
     assert_eq!(meta["format"], "float32", "{meta}");
     assert_eq!(meta["label"], "decoded_speech", "{meta}");
-    assert_eq!(meta["model"], "demo", "{meta}");
+    let model_name = common::test_model();
+    let model_name = model_name.rsplit('/').next().unwrap();
+    assert_eq!(meta["model"], model_name, "{meta}");
     let bytes = std::fs::read(prefix.with_extension("f32")).unwrap();
     let received: Vec<f32> = bytes
         .chunks_exact(4)
@@ -1086,7 +1100,8 @@ fn run_publishes_the_decoded_audio_on_an_lsl_outlet_equal_to_the_wav() {
                 .zip(&wav[offset..])
                 .all(|(a, b)| (*a as i32 - *b as i32).abs() <= 1)
     };
-    let offset = (0..wav.len()).step_by(160).find(|&o| matches(o));
+    let hop = common::test_model_facts().hop as usize;
+    let offset = (0..wav.len()).step_by(hop).find(|&o| matches(o));
     assert!(
         offset.is_some(),
         "the {} samples received are not a run of the WAV's {} samples",
@@ -1126,7 +1141,7 @@ fn without_a_sound_card_run_names_the_flag_to_use_and_writes_nothing() {
     let _server = stream_file(rec, &name, &["--loop"]);
     let wav = dir.path().join("never.wav");
     let out = neurospeak()
-        .args(["run", "--model", "models/demo", "--stream", &name])
+        .args(["run", "--model", &common::test_model(), "--stream", &name])
         .args(["--duration", "2", "--lsl-local", "--wav"])
         .arg(&wav)
         .output()
@@ -1188,7 +1203,7 @@ fn run_plays_through_cpal_on_the_alsa_null_device() {
     assert_budget_adds_up(&r["latency_ms"]);
     assert_eq!(
         read_wav(&dir.path().join("live.wav")).len() as u64,
-        frames * 160,
+        frames * common::test_model_facts().hop,
         "{r}"
     );
     assert_eq!(r["faults"]["gaps"], 0, "{r}");
@@ -1242,12 +1257,13 @@ time.sleep(1.0)
     assert_eq!(f["duplicated_samples"], 0, "{f}");
     assert_eq!(f["dropped_samples"], 0, "{f}");
     assert_eq!(f["reconnects"], 0, "{f}");
-    // All 8192 samples decoded: 800 hops of 10.24 samples, less the few
-    // the vocoder still held at the end.
+    // All 8192 samples decoded: 800 hops of 10.24 samples for the demo,
+    // less the few the vocoder still held at the end.
     let frames = r["frames"].as_u64().unwrap();
-    assert!((790..=800).contains(&frames), "{frames} frames: {f}");
+    let hops = (8192.0 / common::test_model_facts().eeg_per_frame) as u64;
+    assert!((hops - 10..=hops).contains(&frames), "{frames} frames: {f}");
     let live = read_wav(&dir.path().join("live.wav"));
-    assert_eq!(frames * 160, live.len() as u64);
+    assert_eq!(frames * common::test_model_facts().hop, live.len() as u64);
     // The transport latency comes from repaired stamps, never from the
     // bad ones (10 s or 1e30 s).
     let transport = &r["latency_ms"]["transport"];
@@ -1302,7 +1318,11 @@ fn a_frame_csv_that_fails_mid_session_stops_it_with_the_wav_finished_and_the_rep
     let r = read_report(&dir.path().join("report.json"));
     let frames = r["frames"].as_u64().unwrap();
     assert!(frames > 0, "{r}");
-    assert_eq!(frames * 160, live.len() as u64, "{r}");
+    assert_eq!(
+        frames * common::test_model_facts().hop,
+        live.len() as u64,
+        "{r}"
+    );
     let why = r["faults"]["stopped_by_error"].as_str().unwrap_or_default();
     assert!(why.contains("/dev/full"), "{r}");
 }
@@ -1459,12 +1479,17 @@ fn writers_that_fall_behind_drop_whole_frames_and_records_and_count_them() {
     let dropped = r["faults"]["wav_dropped_frames"].as_u64().unwrap();
     assert!(dropped > 0, "the writer never fell behind: {r}");
     // A pipe cannot be rewound to finish the header, so the data chunk runs
-    // to the end of what was written: whole frames of 160 samples, every
-    // frame decoded but the ones counted as dropped.
+    // to the end of what was written: whole frames (160 samples for the
+    // demo), every frame decoded but the ones counted as dropped.
     let at = bytes.windows(4).position(|w| w == b"data").unwrap() + 8;
     let data = bytes.len() - at;
-    assert_eq!(data % 320, 0, "a frame was cut: {data} bytes of samples");
-    assert_eq!((data / 320) as u64 + dropped, frames, "{r}");
+    let frame_bytes = 2 * common::test_model_facts().hop as usize;
+    assert_eq!(
+        data % frame_bytes,
+        0,
+        "a frame was cut: {data} bytes of samples"
+    );
+    assert_eq!((data / frame_bytes) as u64 + dropped, frames, "{r}");
     let csv = csv_reader.join().unwrap();
     let rows = csv.lines().count() as u64 - 1;
     let dropped = r["faults"]["csv_dropped_frames"].as_u64().unwrap();

@@ -147,7 +147,7 @@ fn the_reader_worker_and_sink_allocate_nothing_after_start() {
             .unwrap(),
     );
 
-    let bundle = Bundle::load(&root.join("models/demo")).unwrap();
+    let bundle = Bundle::load(&root.join(common::test_model())).unwrap();
     let options = SessionOptions {
         query: StreamQuery::Name(name.clone()),
         resolve_timeout: Duration::from_secs(10),

@@ -54,18 +54,24 @@ pub fn side_by_side(
         let ch = rec.eeg.channel_count;
         for s in subjects.iter_mut() {
             s.engine.restart();
-            let frames = (rec.eeg.duration_s() * 100.0).ceil() as usize + 1;
+            let hop_s = s.bundle.manifest.features.hop_ms / 1000.0;
+            let frames = (rec.eeg.duration_s() / hop_s).ceil() as usize + 1;
             let v = &s.bundle.manifest.vocoder;
             s.decoded.push(Vec::with_capacity(frames * v.n_mels));
             s.audio.push(Vec::with_capacity(frames * v.hop_length));
         }
         let count = subjects.len();
+        let fixed: Vec<_> = subjects
+            .iter()
+            .map(|s| s.engine.fixed_delays().total())
+            .collect();
         for (i, sample) in rec.eeg.samples.chunks_exact(ch).enumerate() {
             for k in 0..count {
                 let s = &mut subjects[(i + k) % count];
                 let t0 = Instant::now();
                 let out = s.engine.push_sample(sample, t0)?;
                 if let Some(frame) = out {
+                    let ready = frame.stamps.vocoder;
                     s.decoded
                         .last_mut()
                         .expect("pushed above")
@@ -75,6 +81,16 @@ pub fn side_by_side(
                         .expect("pushed above")
                         .extend_from_slice(frame.audio);
                     s.frames += 1;
+                    // As `replay` without pacing: no transport and no device,
+                    // so sensor to sound is the fixed delays plus compute.
+                    s.engine.latency_mut().playback.record_frame(
+                        t0,
+                        Some(Duration::ZERO),
+                        ready,
+                        ready,
+                        ready,
+                        fixed[(i + k) % count],
+                    );
                 }
                 s.busy += t0.elapsed();
             }

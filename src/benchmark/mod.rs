@@ -310,7 +310,9 @@ pub fn run(
             let Some(truth) = true_log_mel(rec, &mel) else {
                 continue;
             };
-            let frames = 400;
+            // Four seconds of the loudest stretch.
+            let frames_per_s = 1000.0 / m.features.hop_ms;
+            let frames = (4.0 * frames_per_s).round() as usize;
             let start = loudest_stretch(&truth, n_mels, frames);
             let cut = |v: &[f32]| -> Vec<f32> {
                 let end = ((start + frames) * n_mels).min(v.len());
@@ -332,14 +334,15 @@ pub fn run(
                 .collect();
             let title = format!(
                 "{name}: log-mel, {:.1}–{:.1} s",
-                start as f64 / 100.0,
-                (start + frames) as f64 / 100.0
+                start as f64 / frames_per_s,
+                (start + frames) as f64 / frames_per_s
             );
             plots::spectrograms(
                 &path,
                 &title,
                 &refs,
                 n_mels,
+                frames_per_s,
                 (m.decoder.output_range[0].max(-12.0), 8.0),
             )
             .map_err(BenchmarkError::Other)?;
@@ -359,7 +362,8 @@ pub fn run(
         .map(|s| s.engine.vocoder_latency_samples())
         .collect();
     let baseline = (!truth.is_empty()).then(|| (truth.baseline_audio(), truth.baseline_delay()));
-    let wer = wer::evaluate(&plan.recordings, &audio, &latency, baseline);
+    let copy = (!truth.is_empty()).then(|| (truth.copy_synthesis_audio(), truth.baseline_delay()));
+    let wer = wer::evaluate(&plan.recordings, &audio, &latency, baseline, copy);
     let mut it = benches.into_iter();
     Ok(BenchmarkReport {
         schema: "neurospeak.benchmark/1",

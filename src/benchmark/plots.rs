@@ -152,6 +152,7 @@ pub fn spectrograms(
     title: &str,
     panels: &[(&str, &[f32])],
     n_mels: usize,
+    frames_per_s: f64,
     range: (f32, f32),
 ) -> PlotResult<()> {
     let frames = panels
@@ -170,7 +171,7 @@ pub fn spectrograms(
             .margin(8)
             .x_label_area_size(30)
             .y_label_area_size(48)
-            .build_cartesian_2d(0f64..frames as f64 / 100.0, 0usize..n_mels)
+            .build_cartesian_2d(0f64..frames as f64 / frames_per_s, 0usize..n_mels)
             .map_err(err)?;
         chart
             .configure_mesh()
@@ -184,7 +185,10 @@ pub fn spectrograms(
                 let v = ((mel[t * n_mels + b] - lo) / (hi - lo)).clamp(0.0, 1.0) as f64;
                 let color = HSLColor(0.7 - 0.6 * v, 0.8, 0.15 + 0.6 * v);
                 Rectangle::new(
-                    [(t as f64 / 100.0, b), ((t + 1) as f64 / 100.0, b + 1)],
+                    [
+                        (t as f64 / frames_per_s, b),
+                        ((t + 1) as f64 / frames_per_s, b + 1),
+                    ],
                     color.filled(),
                 )
             })

@@ -21,6 +21,9 @@ pub struct WerReport {
     /// WER of the loudness-only baseline's audio (see `pipeline::accuracy`):
     /// what knowing the loudness contour alone gets the recogniser.
     pub loudness_baseline: Option<f64>,
+    /// WER of copy synthesis (the true log-mel through the model's vocoder):
+    /// the ceiling of any decoder with this representation and vocoder.
+    pub copy_synthesis: Option<f64>,
 }
 
 impl WerReport {
@@ -34,6 +37,7 @@ impl WerReport {
             candidate: None,
             reference: None,
             loudness_baseline: None,
+            copy_synthesis: None,
         }
     }
 }
@@ -96,13 +100,14 @@ pub type DelayedAudio<'a> = (&'a [Vec<f32>], usize);
 
 /// Cuts each utterance (marker to next marker) from the true speech and from
 /// each model's decoded audio (`decoded[model][recording]`, delayed by
-/// `latency[model]` samples) and from the loudness baseline's audio when
-/// given, transcribes them all and scores them.
+/// `latency[model]` samples), and from the loudness baseline's and copy
+/// synthesis's audio when given, transcribes them all and scores them.
 pub fn evaluate(
     recordings: &[Recording],
     decoded: &[&[Vec<f32>]],
     latency: &[usize],
     baseline: Option<DelayedAudio>,
+    copy_synthesis: Option<DelayedAudio>,
 ) -> WerReport {
     let Some((python, script)) = python_with_pocketsphinx() else {
         return WerReport::skipped(
@@ -113,27 +118,30 @@ pub fn evaluate(
     };
     let (mut decoded, mut latency) = (decoded.to_vec(), latency.to_vec());
     let models = decoded.len();
-    if let Some((audio, delay)) = baseline {
+    for (audio, delay) in [baseline, copy_synthesis].into_iter().flatten() {
         decoded.push(audio);
         latency.push(delay);
     }
+    let base_at = models + 1;
+    let copy_at = base_at + usize::from(baseline.is_some());
     match run(&python, &script, recordings, &decoded, &latency) {
         Ok(rates) if rates.is_empty() => {
             WerReport::skipped("no recording has markers with paired speech".into())
         }
-        Ok(rates) => WerReport {
-            skipped: false,
-            reason: String::new(),
-            recognizer: Some("pocketsphinx 5.1.1 (bundled US English model)".into()),
-            utterances: rates[0].1,
-            truth: Some(rates[0].0),
-            candidate: rates.get(1).map(|r| r.0),
-            reference: (models > 1).then(|| rates.get(2).map(|r| r.0)).flatten(),
-            loudness_baseline: baseline
-                .is_some()
-                .then(|| rates.get(models + 1).map(|r| r.0))
-                .flatten(),
-        },
+        Ok(rates) => {
+            let rate = |given: bool, k: usize| given.then(|| rates.get(k).map(|r| r.0)).flatten();
+            WerReport {
+                skipped: false,
+                reason: String::new(),
+                recognizer: Some("pocketsphinx 5.1.1 (bundled US English model)".into()),
+                utterances: rates[0].1,
+                truth: Some(rates[0].0),
+                candidate: rates.get(1).map(|r| r.0),
+                reference: (models > 1).then(|| rates.get(2).map(|r| r.0)).flatten(),
+                loudness_baseline: rate(baseline.is_some(), base_at),
+                copy_synthesis: rate(copy_synthesis.is_some(), copy_at),
+            }
+        }
         Err(e) => WerReport::skipped(format!("word error rate failed: {e}")),
     }
 }

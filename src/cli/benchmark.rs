@@ -248,23 +248,28 @@ fn print_table(r: &BenchmarkReport) {
             .collect();
         println!("scaling {name:<10} {}", row.join(", "));
     }
-    if let Some(b) = r
-        .candidate
-        .run
-        .accuracy
-        .as_ref()
-        .map(|a| &a.loudness_baseline)
+    for (name, m) in std::iter::once(("candidate", &r.candidate))
+        .chain(r.reference.as_ref().map(|m| ("reference", m)))
     {
-        println!(
-            "loudness-only baseline vs truth: r {:.4}, spectral-shape r {:.4}, MCD c1-13 speech {:.2} dB, \
-             c1-24 speech {:.2} dB, STOI {}, ESTOI {}",
-            b.pearson_r,
-            b.spectral_shape_r,
-            b.mcd_db.speech_frames.c1_13,
-            b.mcd_db.speech_frames.c1_24,
-            short(b.stoi),
-            short(b.estoi)
-        );
+        print!("{name}: ");
+        super::latency_summary::print_sensor_to_sound(&m.run.latency_ms);
+    }
+    if let Some(acc) = r.candidate.run.accuracy.as_ref() {
+        for (name, b) in [
+            ("loudness-only baseline", &acc.loudness_baseline),
+            ("copy synthesis", &acc.copy_synthesis),
+        ] {
+            println!(
+                "{name} vs truth: r {:.4}, spectral-shape r {:.4}, MCD c1-13 speech {:.2} dB, \
+                 c1-24 speech {:.2} dB, STOI {}, ESTOI {}",
+                b.pearson_r,
+                b.spectral_shape_r,
+                b.mcd_db.speech_frames.c1_13,
+                b.mcd_db.speech_frames.c1_24,
+                short(b.stoi),
+                short(b.estoi)
+            );
+        }
     }
     if let Some(c) = &r.comparison {
         println!(
@@ -285,10 +290,12 @@ fn print_table(r: &BenchmarkReport) {
     } else {
         let pct = |v: Option<f64>| v.map_or("n/a".into(), |v| format!("{:.1} %", v * 100.0));
         println!(
-            "WER over {} utterances ({}): true speech {}, candidate {}, reference {}, loudness baseline {}",
+            "WER over {} utterances ({}): true speech {}, copy synthesis {}, candidate {}, reference {}, \
+             loudness baseline {}",
             w.utterances,
             w.recognizer.as_deref().unwrap_or("?"),
             pct(w.truth),
+            pct(w.copy_synthesis),
             pct(w.candidate),
             pct(w.reference),
             pct(w.loudness_baseline)

@@ -1,4 +1,4 @@
-//! The latency lines of `run` and `replay` summaries: sensor to sound first,
+//! The latency lines of `run`, `replay` and `benchmark` summaries: sensor to sound first,
 //! with its budget.
 
 use crate::report::{LatencyReport, LatencyStats};

@@ -41,7 +41,8 @@ fn opt(v: Option<f64>) -> String {
     v.map_or("n/a".to_string(), |v| format!("{v:.3}"))
 }
 
-/// The accuracy figures of the decoded output beside the loudness-only baseline.
+/// The accuracy figures of the decoded output beside the loudness-only
+/// baseline and copy synthesis (the ceiling).
 pub fn print_accuracy(acc: &AccuracyReport) {
     println!(
         "accuracy   {} frames ({} speech), {:.1} s of audio with the decoded audio {:.0} ms behind; vs {}",
@@ -72,12 +73,16 @@ pub fn print_accuracy(acc: &AccuracyReport) {
         ("ESTOI", &|f| opt(f.estoi)),
     ];
     println!(
-        "           {:<24}{:>9}{:>20}",
-        "", "decoded", "loudness baseline"
+        "           {:<24}{:>9}{:>20}{:>16}",
+        "", "decoded", "loudness baseline", "copy synthesis"
     );
     for (label, figure) in rows {
-        let (decoded, baseline) = (figure(&acc.decoded), figure(&acc.loudness_baseline));
-        println!("           {label:<24}{decoded:>9}{baseline:>20}");
+        let (decoded, baseline, copy) = (
+            figure(&acc.decoded),
+            figure(&acc.loudness_baseline),
+            figure(&acc.copy_synthesis),
+        );
+        println!("           {label:<24}{decoded:>9}{baseline:>20}{copy:>16}");
     }
 }
 

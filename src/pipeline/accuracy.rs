@@ -7,6 +7,11 @@
 //! frames. It knows the true loudness contour and nothing else, so what a
 //! model scores above it is what the model adds beyond loudness.
 //!
+//! It also scores *copy synthesis*: the true log-mel itself through the same
+//! vocoder. Its spectral figures are perfect by construction; its STOI,
+//! ESTOI (and WER in `benchmark`) are the ceiling of what any decoder can
+//! reach with this representation and vocoder.
+//!
 //! Audio alignment: decoded frame k is centre frame k (future context delays
 //! its emission, not its index), and the vocoder's output lags the audio it
 //! reconstructs by its look-ahead and overlap
@@ -162,8 +167,11 @@ pub struct Truth {
     n_mels: usize,
     against: String,
     baseline_audio: Vec<Vec<f32>>,
+    /// The true log-mel itself through the same vocoder, per recording.
+    copy_audio: Vec<Vec<f32>>,
     baseline_delay: usize,
     baseline: Figures,
+    copy_synthesis: Figures,
 }
 
 impl Truth {
@@ -181,7 +189,6 @@ impl Truth {
         let delay = voc.latency_samples();
         let flush = vec![mel.log_floor.ln(); n_mels];
         let mut block = vec![0.0; mel.hop_length];
-        let mut baseline_audio = Vec::with_capacity(speech.len());
         let parts: Vec<Option<Part>> = speech
             .into_iter()
             .map(|s| {
@@ -196,29 +203,40 @@ impl Truth {
                 })
             })
             .collect();
-        for part in &parts {
-            let mut audio = Vec::new();
-            if let Some(p) = part {
-                // Flush with floor frames so the baseline covers all of the truth.
-                voc.reset();
-                for frame in p
-                    .baseline_log_mel
-                    .chunks_exact(n_mels)
-                    .chain((0..delay.div_ceil(mel.hop_length)).map(|_| &flush[..]))
-                {
-                    voc.push_frame(frame, &mut block);
-                    audio.extend_from_slice(&block);
-                }
+        let mut vocode = |voc: &mut StreamingVocoder, log_mel: &[f32]| {
+            // Flush with floor frames so the audio covers all of the truth.
+            voc.reset();
+            let mut audio = Vec::with_capacity((log_mel.len() / n_mels + 8) * mel.hop_length);
+            for frame in log_mel
+                .chunks_exact(n_mels)
+                .chain((0..delay.div_ceil(mel.hop_length)).map(|_| &flush[..]))
+            {
+                voc.push_frame(frame, &mut block);
+                audio.extend_from_slice(&block);
             }
-            baseline_audio.push(audio);
+            audio
+        };
+        let (mut baseline_audio, mut copy_audio) = (Vec::new(), Vec::new());
+        for part in &parts {
+            let (b, c) = match part {
+                Some(p) => (
+                    vocode(&mut voc, &p.baseline_log_mel),
+                    vocode(&mut voc, &p.speech.log_mel),
+                ),
+                None => (Vec::new(), Vec::new()),
+            };
+            baseline_audio.push(b);
+            copy_audio.push(c);
         }
         let mut truth = Self {
             parts,
             n_mels,
             against: against.to_string(),
             baseline_audio,
+            copy_audio,
             baseline_delay: delay,
             baseline: spectral_figures(&[], &[], n_mels, &[]),
+            copy_synthesis: spectral_figures(&[], &[], n_mels, &[]),
         };
         let outputs: Vec<Option<(&[f32], &[f32])>> = truth
             .parts
@@ -230,6 +248,16 @@ impl Truth {
             })
             .collect();
         truth.baseline = truth.figures(&outputs, delay).0;
+        let outputs: Vec<Option<(&[f32], &[f32])>> = truth
+            .parts
+            .iter()
+            .zip(&truth.copy_audio)
+            .map(|(p, a)| {
+                p.as_ref()
+                    .map(|p| (p.speech.log_mel.as_slice(), a.as_slice()))
+            })
+            .collect();
+        truth.copy_synthesis = truth.figures(&outputs, delay).0;
         Ok(truth)
     }
 
@@ -244,7 +272,15 @@ impl Truth {
         &self.baseline_audio
     }
 
-    /// The vocoder delay of [`Self::baseline_audio`], in samples.
+    /// Copy synthesis per recording: the true log-mel through the model's
+    /// vocoder (empty without paired speech), delayed like
+    /// [`Self::baseline_audio`]. The decoder cannot sound better than this.
+    pub fn copy_synthesis_audio(&self) -> &[Vec<f32>] {
+        &self.copy_audio
+    }
+
+    /// The vocoder delay of [`Self::baseline_audio`] and
+    /// [`Self::copy_synthesis_audio`], in samples.
     pub fn baseline_delay(&self) -> usize {
         self.baseline_delay
     }
@@ -265,6 +301,7 @@ impl Truth {
         AccuracyReport {
             decoded: f,
             loudness_baseline: self.baseline.clone(),
+            copy_synthesis: self.copy_synthesis.clone(),
             compared_against: self.against.clone(),
             frames_compared: counts.frames,
             speech_frames: counts.speech_frames,

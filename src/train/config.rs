@@ -1,6 +1,7 @@
 //! `configs/model.yaml`: how `neurospeak train` builds a decoder.
 
 use super::MlpConfig;
+use crate::mel::MelConfig;
 use serde::{Deserialize, Serialize};
 
 /// The whole training configuration.
@@ -36,12 +37,22 @@ pub struct FeaturesConfig {
     pub stride: usize,
 }
 
-/// Streaming vocoder settings written into the bundle.
+/// Streaming vocoder settings written into the bundle. The vocoder's hop is
+/// the front-end's (`features.hop_ms`): one decoded frame per hop of audio.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VocoderTuning {
     pub lookahead_frames: usize,
     pub iterations: usize,
+    /// Analysis (and synthesis) window in milliseconds: a whole number of
+    /// hops, at least two. The vocoder's delay is `lookahead_frames` hops
+    /// plus the window less one hop. 40 ms when absent.
+    #[serde(default = "default_vocoder_window_ms")]
+    pub window_ms: f64,
+}
+
+fn default_vocoder_window_ms() -> f64 {
+    40.0
 }
 
 /// Ridge regularisation strengths tried on the validation recording.
@@ -52,6 +63,42 @@ pub struct RidgeConfig {
 }
 
 impl TrainConfig {
+    /// The mel analysis of the training targets and of the bundle's vocoder:
+    /// the corpus's audio rate and mel bands, the configured window, the
+    /// front-end's hop. The FFT is at least 640 points (the window zero-padded)
+    /// so that short windows keep every mel band non-empty.
+    pub fn mel(&self) -> Result<MelConfig, String> {
+        let base = crate::synth::mel_config();
+        let rate = f64::from(base.sample_rate);
+        let hop = self.features.hop_ms * rate / 1000.0;
+        let win = self.vocoder.window_ms * rate / 1000.0;
+        let whole = |x: f64| x.is_finite() && x >= 1.0 && (x - x.round()).abs() < 1e-6;
+        if !whole(hop) {
+            return Err(format!(
+                "field `features.hop_ms`: expected a whole number of audio samples at {rate} Hz, \
+                 found {} ms ({hop} samples); use a multiple of {} ms",
+                self.features.hop_ms,
+                1000.0 / rate
+            ));
+        }
+        let (hop, win) = (hop.round() as usize, win.round() as usize);
+        if !whole(self.vocoder.window_ms * rate / 1000.0) || win < 2 * hop || win % hop != 0 {
+            return Err(format!(
+                "field `vocoder.window_ms`: expected a whole number of hops ({} ms each), at least \
+                 two, found {} ms",
+                self.features.hop_ms, self.vocoder.window_ms
+            ));
+        }
+        let mel = MelConfig {
+            n_fft: win.max(base.n_fft),
+            win_length: win,
+            hop_length: hop,
+            ..base
+        };
+        mel.validate().map_err(|e| e.to_string())?;
+        Ok(mel)
+    }
+
     /// Reads and checks a configuration file.
     pub fn load(path: &std::path::Path) -> Result<Self, String> {
         let text = std::fs::read_to_string(path)
@@ -83,6 +130,39 @@ impl TrainConfig {
                 cfg.ridge.lambdas
             ));
         }
+        cfg.mel().map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(cfg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shipped(name: &str) -> TrainConfig {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        TrainConfig::load(&root.join("configs").join(name)).unwrap()
+    }
+
+    #[test]
+    fn the_vocoder_analysis_follows_the_hop_and_window() {
+        let demo = shipped("model.yaml").mel().unwrap();
+        assert_eq!(demo, crate::synth::mel_config());
+        let low = shipped("model-lowlatency.yaml").mel().unwrap();
+        assert_eq!((low.hop_length, low.win_length, low.n_fft), (80, 240, 640));
+    }
+
+    #[test]
+    fn a_window_that_is_not_whole_hops_is_refused_naming_the_field() {
+        let mut cfg = shipped("model-lowlatency.yaml");
+        cfg.vocoder.window_ms = 12.0;
+        let e = cfg.mel().unwrap_err();
+        assert!(e.contains("vocoder.window_ms") && e.contains("12"), "{e}");
+        cfg.vocoder.window_ms = 5.0;
+        assert!(cfg.mel().unwrap_err().contains("at least"));
+        cfg.vocoder.window_ms = 15.0;
+        cfg.features.hop_ms = 5.01;
+        let e = cfg.mel().unwrap_err();
+        assert!(e.contains("features.hop_ms"), "{e}");
     }
 }

@@ -252,7 +252,7 @@ pub fn train_bundle(
             ));
         }
     }
-    let mel = crate::synth::mel_config();
+    let mel = cfg.mel()?;
     let mut manifest = manifest_for(cfg, &first.eeg.channel_labels, first.eeg.sample_rate, &mel);
     let n_test = cfg.holdout_recordings;
     let n_fit = recs.len() - n_test;

@@ -93,6 +93,46 @@ pub fn shared_data(rel: &str) -> Option<PathBuf> {
     }
 }
 
+/// The bundle the model-generic tests run (live sessions, replay, stream):
+/// `NEUROSPEAK_TEST_MODEL`, relative to the project root, or `models/demo`.
+/// scripts/test.sh runs those tests once more with `models/demo-lowlatency`.
+pub fn test_model() -> String {
+    std::env::var("NEUROSPEAK_TEST_MODEL").unwrap_or_else(|_| "models/demo".into())
+}
+
+/// What the tests need to know of [`test_model`]'s bundle.
+#[derive(Clone, Copy, Debug)]
+pub struct TestModel {
+    /// Audio samples per decoded frame (the vocoder's hop).
+    pub hop: u64,
+    /// EEG samples per frame (the front-end's hop at the EEG rate).
+    pub eeg_per_frame: f64,
+    /// The vocoder's look-ahead and overlap-add delay, in milliseconds.
+    pub vocoder_ms: f64,
+    /// The power window's centre to its last sample, in milliseconds.
+    pub window_centre_ms: f64,
+}
+
+/// [`TestModel`] of [`test_model`], from its manifest.
+pub fn test_model_facts() -> TestModel {
+    let dir = root().join(test_model());
+    let path = dir.join("neurospeak.yaml");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let m = neurospeak::bundle::parse_manifest(&text, &path).expect("the manifest parses");
+    let v = &m.vocoder;
+    let rate = m.input.sample_rate_hz;
+    let window = (m.features.window_ms * rate / 1000.0).round();
+    TestModel {
+        hop: v.hop_length as u64,
+        eeg_per_frame: m.features.hop_ms * rate / 1000.0,
+        vocoder_ms: (v.lookahead_frames + v.win_length / v.hop_length - 1) as f64
+            * v.hop_length as f64
+            * 1000.0
+            / f64::from(v.sample_rate_hz),
+        window_centre_ms: (window - 1.0) / 2.0 / rate * 1000.0,
+    }
+}
+
 /// The project's shipped training configuration.
 pub fn train_config() -> TrainConfig {
     TrainConfig::load(&root().join("configs/model.yaml")).expect("configs/model.yaml loads")
