@@ -6,7 +6,7 @@
 //! with its locked-memory and real-time-priority limits at 0 and, when this
 //! test runs as root, without CAP_SYS_NICE and CAP_IPC_LOCK.
 
-#![cfg(feature = "lsl")]
+#![cfg(all(feature = "lsl", target_os = "linux"))]
 
 mod common;
 

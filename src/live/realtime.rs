@@ -61,7 +61,8 @@ pub fn summary(grants: Option<&[RealtimeGrant]>) -> String {
     }
 }
 
-/// An errno as its name and text, e.g. `EPERM: Operation not permitted`.
+/// An errno as its name and text, e.g. `EPERM: Operation not permitted`
+/// (the names are Linux's numbers; the text is the OS's own).
 pub fn errno_text(code: i32) -> String {
     let name = match code {
         1 => "EPERM",
