@@ -11,7 +11,9 @@
 # (no --wait-for-consumer), so that draw is a random one. SOURCE=pylsl serves
 # the recording with benches/pylsl_source.py (liblsl 1.18) instead; CHUNK_MS
 # sets the source's chunk interval (default 10 ms; amplifiers often push 1 ms).
-# LSL stays on this machine (configs/lsl_loopback.cfg).
+# LSL stays on this machine (configs/lsl_loopback.cfg). BIN runs another
+# neurospeak binary (e.g. a copy built from another commit, for an A/B
+# comparison) instead of building and running target/release/neurospeak.
 #
 # Usage: benches/live_session.sh [SECONDS] [MODEL] [RUN OPTIONS...]
 # e.g.   benches/live_session.sh 60 models/demo --margin-ms 2 --pin-cores 1,0
@@ -20,8 +22,12 @@ cd "$(dirname "$0")/.."
 seconds=${1:-600}
 model=${2:-models/demo}
 shift $(( $# < 2 ? $# : 2 ))
-scripts/setup.sh --release >/dev/null
-bin=target/release/neurospeak
+if [ -n "${BIN:-}" ]; then
+  bin=$BIN
+else
+  scripts/setup.sh --release >/dev/null
+  bin=target/release/neurospeak
+fi
 export LSLAPICFG="$PWD/configs/lsl_loopback.cfg"
 rec=out/demo/rec_020.xdf
 [ -f "$rec" ] || "$bin" synth --out out/demo --seed 7 --recordings 1 --first-index 20 >/dev/null

@@ -227,6 +227,25 @@ pub struct RunReport {
     /// Where the run's output went, by kind: the files it wrote, the audio
     /// sink (`audio`) and the LSL outlet (`lsl_audio`).
     pub outputs: std::collections::BTreeMap<String, String>,
+    /// `run`: what was asked of the OS for real time (locked memory,
+    /// SCHED_FIFO per session thread) and what it granted; `None` (`null`)
+    /// with `--no-realtime` and for the other commands.
+    pub realtime_request: Option<Vec<RealtimeGrant>>,
+}
+
+/// One real-time request of `run` and its outcome (`live::realtime`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RealtimeGrant {
+    /// `memory`, or the thread's name (`ns-worker`, ...).
+    pub what: String,
+    /// What was asked, e.g. `mlockall(MCL_CURRENT | MCL_FUTURE)` or `SCHED_FIFO 30`.
+    pub asked: String,
+    /// What the process has now, e.g. `MCL_CURRENT`, `SCHED_FIFO 30`, `none`
+    /// or `SCHED_OTHER`.
+    pub granted: String,
+    /// What was refused or not asked, and why (the errno's name and text);
+    /// `None` when everything asked was granted.
+    pub refused: Option<String>,
 }
 
 /// The peak resident set size of this process in MiB, from /proc (Linux);

@@ -154,6 +154,8 @@ fn the_reader_worker_and_sink_allocate_nothing_after_start() {
         audio: AudioChoice::Null,
         wav: Some(tmp.path().join("live.wav")),
         status_every: None,
+        // Locked memory and SCHED_FIFO (when granted) change nothing here.
+        realtime: true,
         ..SessionOptions::default()
     };
     let stop = Arc::new(AtomicBool::new(false));

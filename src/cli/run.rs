@@ -11,6 +11,7 @@ use super::latency_summary::{fmt_latency, print_sensor_to_sound};
 use super::lsl_args::{LslArgs, stop_on_signals};
 use crate::bundle::Bundle;
 use crate::decoder::{DecoderOptions, init_onnxruntime};
+use crate::live::realtime;
 use crate::live::session::{AudioChoice, DEFAULT_MARGIN_MS, SessionOptions, run as run_session};
 use crate::live::source::StreamQuery;
 use crate::report::write_json;
@@ -64,6 +65,12 @@ pub struct RunArgs {
     /// two more decoder runs per frame.
     #[arg(long)]
     pub no_prewarm: bool,
+    /// Do not lock memory (mlockall) or ask SCHED_FIFO for the worker, LSL
+    /// reader and null-sink threads. Without this flag both are asked and
+    /// what the OS refuses is reported (a warning, the report's
+    /// `realtime_request`, the summary), never fatal.
+    #[arg(long)]
+    pub no_realtime: bool,
     /// Seconds to wait for the stream at start.
     #[arg(long, default_value_t = 5.0)]
     pub resolve_timeout: f64,
@@ -130,6 +137,7 @@ pub fn run(a: RunArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
         pin_cores: a.pin_cores.clone(),
         margin_ms: a.margin_ms.max(0.0),
         prewarm: !a.no_prewarm,
+        realtime: !a.no_realtime,
         status_every: (a.status_every > 0.0).then(|| Duration::from_secs_f64(a.status_every)),
         decoder: DecoderOptions {
             cache_dir: a.cache.dir(),
@@ -182,6 +190,10 @@ pub fn run(a: RunArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
         f.bad_timestamps,
         f.wav_dropped_frames,
         f.csv_dropped_frames
+    );
+    println!(
+        "realtime   {}",
+        realtime::summary(r.realtime_request.as_deref())
     );
     if let Some(audio) = r.outputs.get("audio") {
         println!("audio      {audio}");

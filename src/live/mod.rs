@@ -2,11 +2,15 @@
 //! ([`lsl_config`]), the LSL [`source`] and its reader thread, which checks
 //! and repairs the stream's timestamps ([`stamps`]), the [`rings`]
 //! between threads, the audio [`sinks`], the [`session`] that runs them, and
-//! [`stream_file`], which serves a recording as a live stream.
+//! [`stream_file`], which serves a recording as a live stream. The reader's
+//! idle sleeps follow the stream's schedule ([`pacing`]); [`realtime`] locks
+//! memory and asks `SCHED_FIFO` for the hot threads.
 //!
 //! Only this module names `lsl`; only [`sinks::cpal`] names `cpal`.
 
 pub mod lsl_config;
+pub mod pacing;
+pub mod realtime;
 pub mod rings;
 #[cfg(feature = "lsl")]
 pub mod session;

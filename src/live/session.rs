@@ -12,6 +12,7 @@
 //! closed enum per thread, drained with `try_recv`.
 
 use super::Control;
+use super::realtime;
 use super::rings::{Counters, FrameStamp, SampleMeta, drop_oldest, ring};
 use super::sinks::{Player, PlayerConfig, lsl_outlet, null, wav};
 use super::source::{Expected, Reader, SourceError, StreamQuery, StreamSummary, resolve_checked};
@@ -66,6 +67,10 @@ pub struct SessionOptions {
     /// Run the decoder on a dummy frame shortly before each frame is due,
     /// so the real one finds its weights in the caches ([`Engine::prewarm`]).
     pub prewarm: bool,
+    /// Lock memory and ask `SCHED_FIFO` for the worker, reader and null-sink
+    /// threads ([`realtime`]); refusals are reported, never fatal. Off in the
+    /// library's default; `run` asks unless `--no-realtime`.
+    pub realtime: bool,
     /// Input backlog beyond which the worker drops the oldest samples, in
     /// milliseconds of signal.
     pub max_backlog_ms: f64,
@@ -91,6 +96,7 @@ impl Default for SessionOptions {
             margin_ms: DEFAULT_MARGIN_MS,
             block: 128,
             prewarm: true,
+            realtime: false,
             max_backlog_ms: 500.0,
             status_every: Some(Duration::from_secs(5)),
             decoder: DecoderOptions::default(),
@@ -491,6 +497,10 @@ pub fn run(
         None => None,
     };
 
+    // Everything the session needs is allocated: lock it (and, when that is
+    // safe, what comes later), before any session thread exists.
+    let mut grants = options.realtime.then(|| vec![realtime::lock_memory()]);
+
     // Parties: worker, reader, the null sink's thread, the writers, and this thread.
     let threads = 3
         + usize::from(options.audio == AudioChoice::Null)
@@ -571,6 +581,16 @@ pub fn run(
     };
     let b = barrier.clone();
     let reader_handle = spawn("ns-lsl-reader", move || reader.run(&b));
+    if let Some(g) = grants.as_mut() {
+        g.push(realtime::set_fifo(
+            &worker_handle,
+            realtime::WORKER_PRIORITY,
+        ));
+        g.push(realtime::set_fifo(
+            &reader_handle,
+            realtime::READER_PRIORITY,
+        ));
+    }
 
     let sink_core = options.pin_cores.get(1).copied();
     let sink = match pending {
@@ -584,11 +604,22 @@ pub fn run(
                 b.wait();
                 null::run(*player, block, sr, c, rx)
             });
+            if let Some(g) = grants.as_mut() {
+                g.push(realtime::set_fifo(&h, realtime::SINK_PRIORITY));
+            }
             SinkHandle::Null(h, tx)
         }
         #[cfg(feature = "audio")]
-        PendingSink::Device(d) => SinkHandle::Device(d),
+        PendingSink::Device(d) => {
+            if let Some(g) = grants.as_mut() {
+                g.push(realtime::device_callback());
+            }
+            SinkHandle::Device(d)
+        }
     };
+    for g in grants.iter().flatten().filter(|g| g.refused.is_some()) {
+        tracing::warn!("real time not (fully) granted, the session runs on: {g}");
+    }
 
     let wav_handle = wav_writer.map(|w| {
         let (tx, rx) = unbounded();
@@ -780,6 +811,7 @@ pub fn run(
             model_bytes: bundle.model_bytes,
         },
         outputs,
+        realtime_request: grants,
     };
     Ok(SessionOutcome {
         report,

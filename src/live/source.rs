@@ -8,6 +8,7 @@
 //! own inlet; the main thread only resolves once to check the stream before
 //! the session starts.
 
+use super::pacing::Pacer;
 use super::rings::{Counters, SampleMeta};
 use super::stamps::{StampCheck, Verdict};
 use crossbeam_channel::Receiver;
@@ -201,10 +202,6 @@ pub struct Reader {
     pub worker: Thread,
 }
 
-/// How long the reader sleeps when the inlet is empty. A sample waits at
-/// most this long (plus the OS's wake-up) before it is taken; 4000 wake-ups
-/// a second cost a few percent of one core.
-const POLL: Duration = Duration::from_micros(250);
 /// How long without data before the reader checks that the stream still exists.
 const STALL: Duration = Duration::from_millis(200);
 /// How long one resolve attempt waits (it returns as soon as the stream
@@ -250,6 +247,8 @@ impl Reader {
             .connected
             .store(ever_connected, Ordering::Relaxed);
         let mut lost_at: Option<Instant> = None;
+        // When to look at the inlet again while it is empty (see `pacing`).
+        let mut pacer = Pacer::default();
         // After a failed or lost connection, the short attempts come first.
         let mut attempts = 0;
         start.wait();
@@ -261,6 +260,7 @@ impl Reader {
                 let wait = RECONNECT_WAITS_S[attempts % RECONNECT_WAITS_S.len()];
                 attempts += 1;
                 conn = self.connect(wait);
+                pacer.reset();
                 if conn.is_some() {
                     if ever_connected {
                         Counters::add(&self.counters.reconnects, 1);
@@ -335,8 +335,9 @@ impl Reader {
             if pulled > 0 {
                 self.worker.unpark();
                 c.last_data = now;
+                pacer.chunk(now);
             } else {
-                std::thread::sleep(POLL);
+                std::thread::sleep(pacer.idle(now));
             }
             let refresh = if c.correction.is_some() {
                 CORRECTION_EVERY

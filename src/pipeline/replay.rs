@@ -230,6 +230,7 @@ pub fn replay(
             model_bytes: bundle.model_bytes,
         },
         outputs,
+        realtime_request: None,
     };
     Ok(ReplayOutcome {
         report,

@@ -5,6 +5,19 @@
 //! linearly to the device rate when that differs from the vocoder's, and
 //! copies into every output channel. The playback instant cpal reports for
 //! the buffer times each frame's arrival-to-playback and sensor-to-sound latency.
+//!
+//! cpal's callback thread is cpal's: the `audio` feature turns on cpal's
+//! `realtime`, whose ALSA backend (cpal 0.18.2, `host/alsa/mod.rs`) calls
+//! `audio_thread_priority::promote_current_thread_to_real_time(period, rate)`
+//! at the start of the stream's worker thread, only for PCM types that never
+//! spin or chain to a sound server (hw, linear, float, ...: not `null`,
+//! `plug`, `rate`, `softvol` or ioplug/PulseAudio ones), and passes a refusal to
+//! the error callback. cpal depends on `audio_thread_priority` without its
+//! default `with_dbus` feature, and without it that crate's Linux promotion is
+//! a no-op that returns success: on Linux the callback keeps its scheduling
+//! unless cpal's `realtime-dbus` is on (RealtimeKit over D-Bus, which needs
+//! libdbus and a running rtkit daemon) or the process was started under
+//! `chrt`. The session reports it as `cpal-callback` (see `live::realtime`).
 
 use super::Player;
 use crate::live::rings::ring;
