@@ -224,6 +224,41 @@ pub struct RunReport {
     /// Where the run's output went, by kind: the files it wrote, the audio
     /// sink (`audio`) and the LSL outlet (`lsl_audio`).
     pub outputs: std::collections::BTreeMap<String, String>,
+    /// The playout buffer a live session chose and how its margin moved
+    /// (`run` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub playout: Option<PlayoutReport>,
+}
+
+/// A live session's playout buffer: the sink's block, the device's period
+/// and the player's margin.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct PlayoutReport {
+    /// `null` or `device`.
+    pub sink: String,
+    /// Samples per block at the audio rate, and in milliseconds.
+    pub block_samples: usize,
+    pub block_ms: f64,
+    /// Whether the block was chosen automatically (`--block auto`).
+    pub block_auto: bool,
+    /// Samples per decoded frame, and whether the block divides it (every
+    /// frame then starts at one place in its block).
+    pub hop_samples: usize,
+    pub block_divides_hop: bool,
+    /// The device's period in its own frames and its rate, when it
+    /// accepted a fixed period.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_period_frames: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_rate_hz: Option<u32>,
+    /// Whether the margin adapted; its floor (`--margin-ms`), start, end
+    /// and peak in milliseconds, and how many near misses or misses grew it.
+    pub margin_adaptive: bool,
+    pub margin_floor_ms: f64,
+    pub margin_start_ms: f64,
+    pub margin_final_ms: f64,
+    pub margin_peak_ms: f64,
+    pub margin_raises: u64,
 }
 
 /// The peak resident set size of this process in MiB, from /proc (Linux);

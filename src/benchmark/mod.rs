@@ -178,6 +178,7 @@ fn model_report(
             model_bytes: subject.bundle.model_bytes,
         },
         outputs: BTreeMap::new(),
+        playout: None,
     }
 }
 

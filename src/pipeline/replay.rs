@@ -230,6 +230,7 @@ pub fn replay(
             model_bytes: bundle.model_bytes,
         },
         outputs,
+        playout: None,
     };
     Ok(ReplayOutcome {
         report,

@@ -85,6 +85,7 @@ mod tests {
         let counters = Arc::new(Counters::default());
         let config = PlayerConfig {
             margin: Duration::ZERO,
+            adaptive: false,
             block: 160,
             hop: 160,
             rate: 16_000,
