@@ -284,8 +284,12 @@ impl OpenDevice {
                 // poll would have done.
                 std::thread::sleep(until.saturating_duration_since(Instant::now()));
             }
-            if pace.underrun {
+            if let Some(dry) = pace.dry {
                 Counters::add(&counters.underruns, 1);
+                p.lost(
+                    (dry.as_secs_f64() * f64::from(rate)).round() as usize,
+                    Instant::now(),
+                );
             }
             mode_cb.store(mode_code(pacer.mode()), Ordering::Relaxed);
             let ts = info.timestamp();

@@ -9,8 +9,8 @@
 //! plays, the device is *unpaced*, and from then on each callback first
 //! waits until its block is due on the monotonic clock, the wait a real
 //! device's poll would have done, and a callback that comes a whole block
-//! after its due time is an underrun (the grid restarts from it), as on the
-//! null sink. A device that paces itself is never waited for. The device
+//! after its due time is an underrun (the grid restarts from it, and the
+//! audio whose time passed is cut), as on the null sink. A device that paces itself is never waited for. The device
 //! latency cpal reports (playback − callback instant, zero on `null`) is
 //! counted either way.
 
@@ -34,12 +34,13 @@ pub enum PaceMode {
 }
 
 /// What a callback does before it fills its block.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Pace {
     /// Wait until then (only for an unpaced device).
     pub wait_until: Option<Instant>,
-    /// The callback came a whole block late: the device ran dry.
-    pub underrun: bool,
+    /// The callback came a whole block or more after its due time: the
+    /// device ran dry for this long (an underrun).
+    pub dry: Option<Duration>,
 }
 
 /// See the module documentation.
@@ -76,7 +77,7 @@ impl Pacer {
     pub fn before(&mut self, now: Instant, frames: usize) -> Pace {
         let go = Pace {
             wait_until: None,
-            underrun: false,
+            dry: None,
         };
         match self.mode {
             PaceMode::Device => go,
@@ -102,10 +103,11 @@ impl Pacer {
                 let due = t0 + self.seconds(self.frames);
                 let block = self.seconds(frames as u64);
                 let mut pace = go;
+                let late = now.saturating_duration_since(due);
                 if now < due {
                     pace.wait_until = Some(due);
-                } else if now.saturating_duration_since(due) >= block {
-                    pace.underrun = true;
+                } else if late >= block {
+                    pace.dry = Some(late);
                     self.t0 = Some(now);
                     self.frames = 0;
                 }
@@ -137,8 +139,7 @@ mod tests {
         for k in 0..100u64 {
             let now = t + ms(k.saturating_sub(1));
             let pace = p.before(now, 48);
-            assert_eq!(pace.wait_until, None);
-            assert!(!pace.underrun);
+            assert_eq!(pace, Pace::default());
         }
         assert_eq!(p.mode(), PaceMode::Device);
     }
@@ -157,16 +158,10 @@ mod tests {
         // Back to back again: each waits for its block's due time.
         assert_eq!(p.before(start, 10).wait_until, Some(start + ms(10)));
         // Called at its due time: no wait, no underrun.
-        assert_eq!(
-            p.before(start + ms(20), 10),
-            Pace {
-                wait_until: None,
-                underrun: false
-            }
-        );
-        // 25 ms after its due time of 30 ms: a block of silence was played.
+        assert_eq!(p.before(start + ms(20), 10), Pace::default());
+        // 25 ms after its due time of 30 ms: 25 ms of silence were played.
         let late = start + ms(55);
-        assert!(p.before(late, 10).underrun);
+        assert_eq!(p.before(late, 10).dry, Some(ms(25)));
         // The grid restarts there.
         assert_eq!(p.before(late, 10).wait_until, Some(late + ms(10)));
     }

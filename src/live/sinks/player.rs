@@ -131,13 +131,12 @@ pub struct Player {
     margin: AdaptiveMargin,
     min_trim: i64,
     headroom: i64,
-    /// Each frame of the current window: how many samples earlier it could
-    /// have played with the margin kept (never less than where it starts in
-    /// its block) ...
-    earlier: Box<[i64]>,
-    /// ... and how many samples later it should have played to keep it
-    /// (zero or negative).
-    later: Box<[i64]>,
+    /// Each frame of the current window: where it started in its block
+    /// (samples) ...
+    starts: Box<[i64]>,
+    /// ... and how long before that block was taken it was ready (seconds),
+    /// judged against the margin when the window is decided.
+    spares: Box<[f64]>,
     scratch: Box<[i64]>,
     filled: usize,
     late_in_window: usize,
@@ -194,8 +193,8 @@ impl Player {
             margin,
             min_trim: samples(MIN_TRIM_S).max(1),
             headroom: samples(HEADROOM_S),
-            earlier: vec![0; WINDOW].into_boxed_slice(),
-            later: vec![0; WINDOW].into_boxed_slice(),
+            starts: vec![0; WINDOW].into_boxed_slice(),
+            spares: vec![0.0; WINDOW].into_boxed_slice(),
             scratch: vec![0; WINDOW].into_boxed_slice(),
             filled: 0,
             late_in_window: 0,
@@ -267,11 +266,11 @@ impl Player {
             );
             if !cut {
                 let spare = now.saturating_duration_since(s.ready).as_secs_f64();
-                if self.margin.observe(spare) {
-                    self.move_later_for(at as i64, spare, now);
+                let raised = self.margin.observe(spare);
+                self.note(at as i64, spare, now);
+                if raised {
+                    self.follow_margin(now);
                 }
-                let blocks = ((spare - self.margin.current_s()) / self.block_s).floor() as i64;
-                self.note(at as i64, blocks * self.block as i64, now);
             }
         }
         self.consumed = end;
@@ -296,6 +295,22 @@ impl Player {
         }
         self.dry = false;
         false
+    }
+
+    /// The sink itself ran late (noticed at `now`): the device played
+    /// `samples` of silence (at the audio rate). The queued audio whose time
+    /// passed meanwhile is cut (its frames counted as late frames), so the
+    /// schedule holds instead of every later frame being heard that much
+    /// later; audio not queued yet (the worker stalled too) is judged when
+    /// it comes, as any frame. The sink counts the underrun; the margin,
+    /// which is about frames being ready, learns nothing from it.
+    pub fn lost(&mut self, samples: usize, now: Instant) {
+        if self.priming {
+            return;
+        }
+        let n = samples.min(self.audio.occupied_len());
+        let cut = self.skip(n, now);
+        Counters::add(&self.counters.late_frames, cut);
     }
 
     /// The next stamp of a frame starting before `end`: the carried one first.
@@ -371,13 +386,32 @@ impl Player {
         a.iter().chain(b).all(|x| x.abs() < QUIET_LEVEL)
     }
 
-    /// The margin grew on a frame that started `at` samples into its block
-    /// with `spare` seconds to spare: the schedule moves later at once by
-    /// what that frame would have needed to keep the new margin (nothing
-    /// when it still fits in the same block), and the window starts again.
-    fn move_later_for(&mut self, at: i64, spare: f64, now: Instant) {
-        let blocks = ((spare - self.margin.current_s()) / self.block_s).floor() as i64;
-        self.move_later(at + blocks * self.block as i64, now);
+    /// Frame `k` of the window against the margin now: how many samples
+    /// earlier it could have played with the margin kept (never less than
+    /// where it starts in its block: moving earlier by more puts it in the
+    /// block before, which it must then be ready for as well), and how many
+    /// later it should have played to keep it (zero or negative).
+    fn judge(&self, k: usize) -> (i64, i64) {
+        let at = self.starts[k];
+        let blocks = ((self.spares[k] - self.margin.current_s()) / self.block_s).floor() as i64;
+        let whole = blocks * self.block as i64;
+        (at + whole.max(0), (at + whole).min(0))
+    }
+
+    /// The margin grew: the schedule moves later at once by what the
+    /// window's median frame needs to keep the new margin (nothing when it
+    /// still does), not by what the frame that grew it needed, which the
+    /// new margin already counts.
+    fn follow_margin(&mut self, now: Instant) {
+        let n = self.filled;
+        if n == 0 {
+            return;
+        }
+        for k in 0..n {
+            self.scratch[k] = self.judge(k).1;
+        }
+        let (_, &mut need, _) = self.scratch[..n].select_nth_unstable(n / 2);
+        self.move_later(need, now);
     }
 
     /// Moves the schedule later by `-need` samples (and the headroom) at
@@ -397,15 +431,11 @@ impl Player {
     }
 
     /// Notes the frame just timed: it started `at` samples into its block,
-    /// and was ready with the margin to spare for `spare_blocks` samples'
-    /// worth of whole blocks (negative: short of the margin).
-    fn note(&mut self, at: i64, spare_blocks: i64, now: Instant) {
+    /// and was ready `spare` seconds before that block was taken.
+    fn note(&mut self, at: i64, spare: f64, now: Instant) {
         if self.filled < self.window_len {
-            // Moving earlier by more than `at` puts the frame in the block
-            // before, which it must then be ready for as well.
-            self.earlier[self.filled] = at + spare_blocks.max(0);
-            // Short of the margin: the move later that would have fixed it.
-            self.later[self.filled] = (at + spare_blocks).min(0);
+            self.starts[self.filled] = at;
+            self.spares[self.filled] = spare;
             self.filled += 1;
         }
         if self.filled >= self.window_len {
@@ -426,7 +456,7 @@ impl Player {
         if raised {
             // The margin learned this delay: the schedule makes room for
             // the next one now.
-            self.move_later(need, now);
+            self.follow_margin(now);
             return;
         }
         // Many late frames: a change for the worse, not a spike.
@@ -447,19 +477,23 @@ impl Player {
             return;
         }
         self.margin.end_window((n * self.hop) as f64 / self.rate);
+        let mut room = i64::MAX;
+        for k in 0..n {
+            let (earlier, later) = self.judge(k);
+            room = room.min(earlier);
+            self.scratch[k] = later;
+        }
         // The spare frames, in proportion to the frames seen.
         let allowed = SPARE * n / WINDOW;
-        let short = self.later[..n].iter().filter(|&&d| d < 0).count();
+        let short = self.scratch[..n].iter().filter(|&&d| d < 0).count();
         let shift = if self.late_in_window > 2 * allowed {
-            let worst = self.later[..n].iter().copied().min().unwrap_or(0);
+            let worst = self.scratch[..n].iter().copied().min().unwrap_or(0);
             worst.min(self.late_need) - self.headroom
         } else if short > allowed {
             let spare = allowed.min(n - 1);
-            self.scratch[..n].copy_from_slice(&self.later[..n]);
             let (_, &mut need, _) = self.scratch[..n].select_nth_unstable(spare);
             need.min(0) - self.headroom
         } else {
-            let room = self.earlier[..n].iter().copied().min().unwrap_or(0);
             if room >= self.min_trim + self.headroom {
                 room - self.headroom
             } else {
