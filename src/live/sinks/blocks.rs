@@ -10,9 +10,9 @@
 //! but the null sink counts an underrun for a wake-up one block late, and a
 //! sound device's buffer (two periods through cpal's ALSA host) is two
 //! blocks. The automatic block is the largest divisor of the hop no longer
-//! than [`AUTO_MAX_S`] (80 samples, 5 ms, for the demo's 10 ms and the low-latency
-//! bundle's 5 ms hops at 16 kHz); a hop without such a divisor of at least
-//! [`AUTO_MIN_S`] plays in blocks of [`AUTO_MAX_S`].
+//! than [`AUTO_MAX_S`] (80 samples, 5 ms, for the demo's 10 ms and the
+//! low-latency bundle's 5 ms hops at 16 kHz); a hop without such a divisor
+//! of at least [`AUTO_MIN_S`] plays in blocks of [`AUTO_MAX_S`].
 
 /// The automatic block is at most this long (seconds).
 pub const AUTO_MAX_S: f64 = 0.005;

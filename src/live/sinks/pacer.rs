@@ -10,9 +10,12 @@
 //! waits until its block is due on the monotonic clock, the wait a real
 //! device's poll would have done, and a callback that comes a whole block
 //! after its due time is an underrun (the grid restarts from it, and the
-//! audio whose time passed is cut), as on the null sink. A device that paces itself is never waited for. The device
-//! latency cpal reports (playback − callback instant, zero on `null`) is
-//! counted either way.
+//! audio whose time passed is cut), as on the null sink. A device that
+//! paces itself is never waited for; one whose own default buffer (kept
+//! when it refuses a fixed period) holds more than [`PROBE`] periods fills
+//! it in its first callbacks, looks unpaced, and is then fed at the audio
+//! rate, which keeps that buffer full. The device latency cpal reports
+//! (playback − callback instant, zero on `null`) is counted either way.
 
 use std::time::{Duration, Instant};
 

@@ -27,8 +27,9 @@
 //!   `--margin-ms`, the floor, when that is more), grows at once when a
 //!   frame comes near missing its block (ready with less than half the
 //!   margin to spare) or misses it, by the delay that frame met, and the
-//!   schedule moves later with it, before the next such delay makes an
-//!   underrun (a delay that would need more than 10 ms is an outage and
+//!   schedule moves later at once by what the window's median frame needs
+//!   to keep the new margin, before the next such delay makes an underrun
+//!   (a delay that would need more than 10 ms is an outage and
 //!   grows nothing); windows without a near miss shrink it by 0.1 ms per
 //!   second of audio, down to the floor. `run --fixed-margin` holds the
 //!   floor.
