@@ -2,15 +2,19 @@
 //! phases (`neurospeak::live::sinks::phases`): how much of a session's
 //! arrival-to-playback latency was the draw of where the null sink's blocks fell.
 //!
-//! Usage: `cargo bench --bench grid_phases -- FRAMES.csv [MARGIN_MS]`, with
-//! the CSV of `neurospeak run --csv` (`benches/live_session.sh` runs it) of
-//! a session on the demo model (its vocoder's hop and rate are read from
-//! `models/demo`).
+//! Usage: `cargo bench --bench grid_phases -- FRAMES.csv [MARGIN_MS [BLOCK
+//! [fixed]]]`, with the CSV of `neurospeak run --csv`
+//! (`benches/live_session.sh` runs it) of a session on the demo model (its
+//! vocoder's hop and rate are read from `models/demo`). MARGIN_MS `-` is
+//! `run`'s default; BLOCK is `auto` (the
+//! default, as `run`'s) or samples; `fixed` holds the margin, as `run
+//! --fixed-margin`.
 //! Without a CSV (as under `cargo test`) it prints this usage and exits.
 
 use neurospeak::bundle::Bundle;
-use neurospeak::live::session::{DEFAULT_MARGIN_MS, SessionOptions};
+use neurospeak::live::session::DEFAULT_MARGIN_MS;
 use neurospeak::live::sinks::PlayerConfig;
+use neurospeak::live::sinks::blocks::block_for;
 use neurospeak::live::sinks::phases::{FrameTimes, sweep};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -26,15 +30,24 @@ fn main() -> anyhow::Result<()> {
         .filter(|a| !a.starts_with("--"))
         .collect();
     let Some(path) = args.first() else {
-        println!("usage: cargo bench --bench grid_phases -- FRAMES.csv [MARGIN_MS]");
+        println!(
+            "usage: cargo bench --bench grid_phases -- FRAMES.csv [MARGIN_MS [BLOCK [fixed]]]"
+        );
         return Ok(());
     };
-    let margin_ms: f64 = match args.get(1) {
+    let margin_ms: f64 = match args.get(1).filter(|m| *m != "-") {
         Some(m) => m.parse().map_err(|_| {
             anyhow::anyhow!("MARGIN_MS must be a number of milliseconds, found {m:?}")
         })?,
         None => DEFAULT_MARGIN_MS,
     };
+    let block = match args.get(2).map(String::as_str) {
+        None | Some("auto") => None,
+        Some(b) => Some(b.parse::<usize>().map_err(|_| {
+            anyhow::anyhow!("BLOCK must be `auto` or a number of samples, found {b:?}")
+        })?),
+    };
+    let adaptive = args.get(3).map(String::as_str) != Some("fixed");
     let frames = read(path)?;
     // The demo model's vocoder (frames of its hop at its rate) into the
     // null sink's blocks, as `run` plays them.
@@ -42,7 +55,8 @@ fn main() -> anyhow::Result<()> {
     let vocoder = Bundle::load(&demo)?.manifest.vocoder;
     let config = PlayerConfig {
         margin: Duration::from_secs_f64(margin_ms / 1000.0),
-        block: SessionOptions::default().block,
+        adaptive,
+        block: block_for(block, vocoder.hop_length, vocoder.sample_rate_hz),
         hop: vocoder.hop_length,
         rate: vocoder.sample_rate_hz,
         fixed: Duration::ZERO,
@@ -69,9 +83,15 @@ fn main() -> anyhow::Result<()> {
     p99s.sort_by(f64::total_cmp);
     let under = p99s.iter().filter(|&&p| p <= TARGET_MS).count();
     println!(
-        "arrival-to-playback p99 over {} grid phases ({} frames, margin {margin_ms} ms): min {:.2} / median {:.2} / max {:.2} ms; {under} of {} at or under {TARGET_MS} ms",
+        "arrival-to-playback p99 over {} grid phases ({} frames, {}-sample blocks, margin {margin_ms} ms{}): min {:.2} / median {:.2} / max {:.2} ms; {under} of {} at or under {TARGET_MS} ms",
         p99s.len(),
         frames.len(),
+        config.block,
+        if adaptive {
+            " floor, adaptive"
+        } else {
+            " fixed"
+        },
         p99s[0],
         p99s[p99s.len() / 2],
         p99s[p99s.len() - 1],

@@ -11,9 +11,11 @@
 # (no --wait-for-consumer), so that draw is a random one. SOURCE=pylsl serves
 # the recording with benches/pylsl_source.py (liblsl 1.18) instead; CHUNK_MS
 # sets the source's chunk interval (default 10 ms; amplifiers often push 1 ms).
-# LSL stays on this machine (configs/lsl_loopback.cfg). BIN runs another
-# neurospeak binary (e.g. a copy built from another commit, for an A/B
-# comparison) instead of building and running target/release/neurospeak.
+# AUDIO=alsa:null plays through cpal on ALSA's discard device instead of the
+# null sink (no grid sweep then). LSL stays on this machine
+# (configs/lsl_loopback.cfg). BIN runs another neurospeak binary (e.g. a copy
+# built from another commit, for an A/B comparison) instead of building and
+# running target/release/neurospeak.
 #
 # Usage: benches/live_session.sh [SECONDS] [MODEL] [RUN OPTIONS...]
 # e.g.   benches/live_session.sh 60 models/demo --margin-ms 2 --pin-cores 1,0
@@ -41,7 +43,7 @@ else
 fi
 server=$!
 trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true' EXIT
-"$bin" run --model "$model" --stream "$name" --audio null --duration "$seconds" \
+"$bin" run --model "$model" --stream "$name" --audio "${AUDIO:-null}" --duration "$seconds" \
   --report "$report" --csv "$frames" --status-every 30 --lsl-local "$@"
 python3 - "$report" <<'PY'
 import json, sys
@@ -57,11 +59,22 @@ for p in lat["budget"]["parts"]:
 print(f"  {'sum of means':<18} {lat['budget']['sum_of_means']:.3f} (sensor_to_sound mean {lat['sensor_to_sound']['mean']:.3f})")
 print(f"algorithmic {lat['algorithmic']:.1f} ms (the fixed parts; inside sensor_to_sound only)")
 print("faults     ", r["faults"])
+p = r["playout"]
+print(f"playout     {p['sink']} sink, {p['block_samples']}-sample blocks ({p['block_ms']:.2f} ms), "
+      f"margin floor {p['margin_floor_ms']:.2f} start {p['margin_start_ms']:.2f} "
+      f"final {p['margin_final_ms']:.2f} peak {p['margin_peak_ms']:.2f} ms, "
+      f"{p['margin_raises']} raises ({'adaptive' if p['margin_adaptive'] else 'fixed'})")
 print(f"frames {r['frames']}, peak memory {r['memory']['peak_rss_mb']:.1f} MB")
 PY
-margin=() # the sweep uses run's default margin unless one was given
+[ "${AUDIO:-null}" = null ] || exit 0
+# The sweep uses run's defaults unless the options said otherwise.
+margin=- block=auto fixed=adaptive
 args=("$@")
 for i in "${!args[@]}"; do
-  if [ "${args[$i]}" = --margin-ms ]; then margin=("${args[$((i + 1))]}"); fi
+  case "${args[$i]}" in
+    --margin-ms) margin=${args[$((i + 1))]} ;;
+    --block) block=${args[$((i + 1))]} ;;
+    --fixed-margin) fixed=fixed ;;
+  esac
 done
-cargo bench -q --bench grid_phases -- "$frames" "${margin[@]}" | tail -n 1
+cargo bench -q --bench grid_phases -- "$frames" "$margin" "$block" "$fixed" | tail -n 1

@@ -231,6 +231,10 @@ pub struct RunReport {
     /// SCHED_FIFO per session thread) and what it granted; `None` (`null`)
     /// with `--no-realtime` and for the other commands.
     pub realtime_request: Option<Vec<RealtimeGrant>>,
+    /// The playout buffer a live session chose and how its margin moved
+    /// (`run` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub playout: Option<PlayoutReport>,
 }
 
 /// One real-time request of `run` and its outcome (`live::realtime`).
@@ -246,6 +250,37 @@ pub struct RealtimeGrant {
     /// What was refused or not asked, and why (the errno's name and text);
     /// `None` when everything asked was granted.
     pub refused: Option<String>,
+}
+
+/// A live session's playout buffer: the sink's block, the device's period
+/// and the player's margin.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct PlayoutReport {
+    /// `null` or `device`.
+    pub sink: String,
+    /// Samples per block at the audio rate, and in milliseconds.
+    pub block_samples: usize,
+    pub block_ms: f64,
+    /// Whether the block was chosen automatically (`--block auto`).
+    pub block_auto: bool,
+    /// Samples per decoded frame, and whether the block divides it (every
+    /// frame then starts at one place in its block).
+    pub hop_samples: usize,
+    pub block_divides_hop: bool,
+    /// The device's period in its own frames and its rate, when it
+    /// accepted a fixed period.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_period_frames: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_rate_hz: Option<u32>,
+    /// Whether the margin adapted; its floor (`--margin-ms`), start, end
+    /// and peak in milliseconds, and how many near misses or misses grew it.
+    pub margin_adaptive: bool,
+    pub margin_floor_ms: f64,
+    pub margin_start_ms: f64,
+    pub margin_final_ms: f64,
+    pub margin_peak_ms: f64,
+    pub margin_raises: u64,
 }
 
 /// The peak resident set size of this process in MiB, from /proc (Linux);

@@ -208,6 +208,30 @@ fn stream_file_to_run_matches_replay_with_no_gaps_or_underruns() {
     assert_eq!(r["schema"], "neurospeak.report/2");
     assert_eq!(r["command"], "run");
     assert_eq!(r["model"]["graph_cache"]["status"], "hit", "{r}");
+    // The playout buffer chosen from the demo's 160-sample hop: 5 ms blocks
+    // that divide it, printed at start and reported.
+    let p = &r["playout"];
+    assert_eq!(p["sink"], "null", "{p}");
+    assert_eq!(p["block_samples"], 80, "{p}");
+    assert_eq!(p["block_auto"], true, "{p}");
+    assert_eq!(p["block_divides_hop"], true, "{p}");
+    assert_eq!(p["margin_adaptive"], true, "{p}");
+    // `--margin-ms 60` (a debug build's slack): the floor, and the start
+    // since it is more than 2 ms.
+    assert_eq!(p["margin_floor_ms"], 60.0, "{p}");
+    assert_eq!(p["margin_start_ms"], 60.0, "{p}");
+    let final_ms = p["margin_final_ms"].as_f64().unwrap();
+    assert!(final_ms >= 60.0, "{p}");
+    assert!(p["margin_peak_ms"].as_f64().unwrap() >= final_ms, "{p}");
+    let started = stderr.find("playout: null sink, 80-sample blocks (5.00 ms, auto");
+    assert!(
+        started.is_some() && started < first_status,
+        "no playout line at start: {stderr}"
+    );
+    assert_eq!(
+        r["outputs"]["audio"], "null: clock-paced, 80-sample blocks at 16000 Hz",
+        "{r}"
+    );
     let f = &r["faults"];
     assert_eq!(f["gaps"], 0, "{f}");
     assert_eq!(f["underruns"], 0, "{f}");
@@ -1158,7 +1182,8 @@ fn without_a_sound_card_run_names_the_flag_to_use_and_writes_nothing() {
 /// ALSA's `null` PCM, a real device to cpal (listed as `alsa:null` where
 /// alsa-lib's configuration defines it) that discards what it is given.
 /// Unlike a sound card it takes samples as soon as they are written, so the
-/// sink runs dry after every frame: underruns are not checked here.
+/// callback waits for the clock (`sinks::pacer`); underruns depend on the
+/// machine's load and are not checked here.
 #[test]
 fn run_plays_through_cpal_on_the_alsa_null_device() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -1187,6 +1212,20 @@ fn run_plays_through_cpal_on_the_alsa_null_device() {
         audio.starts_with("device: ") && audio.contains(" Hz, "),
         "outputs.audio names no opened device: {r}"
     );
+    // It takes audio at once: the callback is paced by the clock.
+    assert!(audio.contains("paced by the clock"), "{r}");
+    // The period asked for is the automatic 80-sample block at the
+    // device's rate, when it accepts that (alsa-lib's null does).
+    let p = &r["playout"];
+    assert_eq!(p["sink"], "device", "{p}");
+    let rate = p["device_rate_hz"].as_u64().expect("the device's rate");
+    let block = p["block_samples"].as_u64().unwrap();
+    assert!([80, 160, 320, 640, 1280].contains(&block), "{p}");
+    if let Some(period) = p["device_period_frames"].as_u64() {
+        assert!(period.abs_diff(block * rate / 16_000) <= 1, "{p}");
+        assert!(audio.contains(&format!("period {period} frames")), "{r}");
+    }
+    assert!(stderr.contains("playout: device sink, "), "{stderr}");
     let frames = r["frames"].as_u64().unwrap();
     assert!(frames >= 150, "{frames} frames decoded in 3 s: {r}");
     // The device's callback played the frames: each one it reached timed an

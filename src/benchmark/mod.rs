@@ -179,6 +179,7 @@ fn model_report(
         },
         outputs: BTreeMap::new(),
         realtime_request: None,
+        playout: None,
     }
 }
 

@@ -12,7 +12,9 @@ use super::lsl_args::{LslArgs, stop_on_signals};
 use crate::bundle::Bundle;
 use crate::decoder::{DecoderOptions, init_onnxruntime};
 use crate::live::realtime;
-use crate::live::session::{AudioChoice, DEFAULT_MARGIN_MS, SessionOptions, run as run_session};
+use crate::live::session::{
+    AudioChoice, DEFAULT_MARGIN_MS, SessionOptions, playout_line, run as run_session,
+};
 use crate::live::source::StreamQuery;
 use crate::report::write_json;
 
@@ -53,12 +55,22 @@ pub struct RunArgs {
     #[arg(long, value_delimiter = ',')]
     pub pin_cores: Vec<usize>,
     /// How long before the sound device takes it a frame's audio should be
-    /// ready, in milliseconds. The player plays each frame as early as that
-    /// allows for all but the latest 1 % of frames, and cuts what comes
-    /// later than its block (counted as late frames). Raise it on a busy
-    /// machine: fewer late frames, more latency.
+    /// ready, in milliseconds: the floor of the adaptive margin (which
+    /// starts at 2 ms, grows when a frame comes near missing its block and
+    /// shrinks slowly back), or the margin itself with --fixed-margin. The
+    /// player plays each frame as early as the margin allows for all but
+    /// the latest 1 % of frames, and cuts what comes later than its block
+    /// (counted as late frames).
     #[arg(long, default_value_t = DEFAULT_MARGIN_MS)]
     pub margin_ms: f64,
+    /// Hold --margin-ms throughout instead of adapting the margin.
+    #[arg(long)]
+    pub fixed_margin: bool,
+    /// Samples per sink block at the vocoder's rate (the sound device is
+    /// asked for periods of that length), or `auto`: the largest divisor of
+    /// the hop up to 5 ms (80 samples for 10 ms and 5 ms frames at 16 kHz).
+    #[arg(long, default_value = "auto", value_parser = parse_block)]
+    pub block: BlockArg,
     /// Do not run the decoder on a dummy frame shortly before each frame is
     /// due. The dummy runs keep the decoder's weights in the CPU caches,
     /// which roughly halves the decoder's time per live frame at the cost of
@@ -81,6 +93,22 @@ pub struct RunArgs {
     pub lsl: LslArgs,
     #[command(flatten)]
     pub cache: CacheArgs,
+}
+
+/// `--block`: `auto` or a number of samples.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlockArg(pub Option<usize>);
+
+fn parse_block(s: &str) -> Result<BlockArg, String> {
+    if s == "auto" {
+        return Ok(BlockArg(None));
+    }
+    match s.parse::<usize>() {
+        Ok(n) if (1..=65_536).contains(&n) => Ok(BlockArg(Some(n))),
+        _ => Err(format!(
+            "expected `auto` or a number of samples from 1 to 65536, found {s:?}"
+        )),
+    }
 }
 
 pub fn run(a: RunArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
@@ -136,6 +164,8 @@ pub fn run(a: RunArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
         duration: a.duration.map(Duration::from_secs_f64),
         pin_cores: a.pin_cores.clone(),
         margin_ms: a.margin_ms.max(0.0),
+        adaptive_margin: !a.fixed_margin,
+        block: a.block.0,
         prewarm: !a.no_prewarm,
         realtime: !a.no_realtime,
         status_every: (a.status_every > 0.0).then(|| Duration::from_secs_f64(a.status_every)),
@@ -197,6 +227,9 @@ pub fn run(a: RunArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
     );
     if let Some(audio) = r.outputs.get("audio") {
         println!("audio      {audio}");
+    }
+    if let Some(p) = &r.playout {
+        println!("{}", playout_line(p));
     }
     if let Some(p) = &a.wav {
         println!("wav        {}", p.display());

@@ -14,14 +14,16 @@
 use super::Control;
 use super::realtime;
 use super::rings::{Counters, FrameStamp, SampleMeta, drop_oldest, ring};
-use super::sinks::{Player, PlayerConfig, lsl_outlet, null, wav};
+use super::sinks::margin::MarginSummary;
+use super::sinks::{Player, PlayerConfig, blocks, lsl_outlet, null, wav};
 use super::source::{Expected, Reader, SourceError, StreamQuery, StreamSummary, resolve_checked};
 use crate::bundle::Bundle;
 use crate::decoder::{DecoderError, DecoderOptions};
 use crate::pipeline::latency::{PlaybackHistograms, record};
 use crate::pipeline::{Engine, EngineError};
 use crate::report::{
-    FaultReport, MemoryReport, ModelReport, RunReport, SCHEMA, current_rss_mb, peak_rss_mb,
+    FaultReport, MemoryReport, ModelReport, PlayoutReport, RunReport, SCHEMA, current_rss_mb,
+    peak_rss_mb,
 };
 use crossbeam_channel::{Receiver, Sender, unbounded};
 use ringbuf::traits::{Consumer, Observer, Producer};
@@ -60,10 +62,15 @@ pub struct SessionOptions {
     /// Cores for the worker and the sink thread, in that order.
     pub pin_cores: Vec<usize>,
     /// How long before the sink takes it a frame's audio should be ready,
-    /// in milliseconds (the player's margin; see `sinks::player`).
+    /// in milliseconds: the floor of the player's adaptive margin, or the
+    /// margin itself without `adaptive_margin` (see `sinks::player`).
     pub margin_ms: f64,
-    /// Samples per sink block.
-    pub block: usize,
+    /// Whether the margin grows from near misses and shrinks slowly
+    /// (`sinks::margin`).
+    pub adaptive_margin: bool,
+    /// Samples per sink block (and device period) at the audio rate; `None`
+    /// chooses it from the hop (`sinks::blocks`).
+    pub block: Option<usize>,
     /// Run the decoder on a dummy frame shortly before each frame is due,
     /// so the real one finds its weights in the caches ([`Engine::prewarm`]).
     pub prewarm: bool,
@@ -94,7 +101,8 @@ impl Default for SessionOptions {
             duration: None,
             pin_cores: Vec::new(),
             margin_ms: DEFAULT_MARGIN_MS,
-            block: 128,
+            adaptive_margin: true,
+            block: None,
             prewarm: true,
             realtime: false,
             max_backlog_ms: 500.0,
@@ -164,9 +172,9 @@ pub struct SessionOutcome {
     pub error: Option<SessionError>,
 }
 
-/// The player's default margin, in milliseconds: on a quiet 2-core machine
-/// it keeps arrival-to-playback latency p99 under 10 ms with a few late frames in ten
-/// minutes (README, *Live sessions*).
+/// The floor of the player's margin, in milliseconds (README, *Live
+/// sessions*): the adaptive margin starts higher and falls back to it when
+/// no frame comes near missing its block.
 pub const DEFAULT_MARGIN_MS: f64 = 0.5;
 
 /// How long the worker sleeps at most when no sample is waiting (the reader
@@ -425,6 +433,52 @@ enum SinkHandle {
     Device(super::sinks::cpal::DeviceSink),
 }
 
+/// Puts the margin's figures, in milliseconds, into the report.
+fn set_margin(r: &mut PlayoutReport, m: MarginSummary) {
+    r.margin_adaptive = m.adaptive;
+    r.margin_floor_ms = m.floor_s * 1000.0;
+    r.margin_start_ms = m.start_s * 1000.0;
+    r.margin_final_ms = m.final_s * 1000.0;
+    r.margin_peak_ms = m.peak_s * 1000.0;
+    r.margin_raises = m.raises;
+}
+
+/// The playout buffer in one line, as printed at start and after a session.
+pub fn playout_line(r: &PlayoutReport) -> String {
+    let period = match (r.device_period_frames, r.device_rate_hz) {
+        (Some(f), Some(hz)) => format!(
+            ", device period {f} frames at {hz} Hz ({:.2} ms)",
+            f64::from(f) * 1000.0 / f64::from(hz)
+        ),
+        (None, Some(_)) => ", device period: the device's default".into(),
+        _ => String::new(),
+    };
+    let margin = if r.margin_adaptive {
+        format!(
+            "margin adaptive: floor {:.2} ms, start {:.2}, now {:.2}, peak {:.2} ({} raises)",
+            r.margin_floor_ms,
+            r.margin_start_ms,
+            r.margin_final_ms,
+            r.margin_peak_ms,
+            r.margin_raises
+        )
+    } else {
+        format!("margin fixed at {:.2} ms", r.margin_floor_ms)
+    };
+    format!(
+        "playout: {} sink, {}-sample blocks ({:.2} ms, {}{}){period}; {margin}",
+        r.sink,
+        r.block_samples,
+        r.block_ms,
+        if r.block_auto { "auto" } else { "--block" },
+        if r.block_divides_hop {
+            format!(", dividing the {}-sample hop", r.hop_samples)
+        } else {
+            format!(", not dividing the {}-sample hop", r.hop_samples)
+        }
+    )
+}
+
 /// Runs a live session until `duration` passes or `stop` is set (by a signal
 /// handler), then writes nothing itself: the caller gets the report.
 pub fn run(
@@ -466,12 +520,44 @@ pub fn run(
 
     let playback = engine.latency().playback.clone();
     let fixed = engine.fixed_delays().total();
+    #[cfg_attr(not(feature = "audio"), allow(unused_mut))]
+    let mut block = blocks::block_for(options.block, hop, sr);
+    #[cfg_attr(not(feature = "audio"), allow(unused_mut))]
+    let mut playout = PlayoutReport {
+        sink: "null".into(),
+        block_auto: options.block.is_none(),
+        hop_samples: hop,
+        ..PlayoutReport::default()
+    };
+    // A sound device opens before any file or thread exists, so a missing one
+    // is an error with nothing started or left behind; the period it accepts
+    // is the player's block.
+    #[cfg(feature = "audio")]
+    let device = match &options.audio {
+        AudioChoice::Null => None,
+        AudioChoice::Device(name) => {
+            let d = super::sinks::cpal::OpenDevice::open(name.as_deref(), sr, block)?;
+            block = d.block();
+            playout.sink = "device".into();
+            playout.device_period_frames = d.period_frames();
+            playout.device_rate_hz = Some(d.device_rate());
+            Some(d)
+        }
+    };
+    #[cfg(not(feature = "audio"))]
+    if options.audio != AudioChoice::Null {
+        return Err(SessionError::NoAudioFeature);
+    }
+    playout.block_samples = block;
+    playout.block_ms = block as f64 * 1000.0 / f64::from(sr);
+    playout.block_divides_hop = blocks::divides_hop(block, hop);
     let player = Player::new(
         audio_c,
         stamps_c,
         PlayerConfig {
             margin: Duration::from_secs_f64(options.margin_ms.max(0.0) / 1000.0),
-            block: options.block,
+            adaptive: options.adaptive_margin,
+            block,
             hop,
             rate: sr,
             fixed,
@@ -479,19 +565,16 @@ pub fn run(
         playback,
         counters.clone(),
     );
-    // A sound device opens before any file or thread exists, so a missing one
-    // is an error with nothing started or left behind. Its callback plays
-    // silence until the player has primed.
-    let pending =
-        match &options.audio {
-            AudioChoice::Null => PendingSink::Null(Box::new(player)),
-            #[cfg(feature = "audio")]
-            AudioChoice::Device(name) => PendingSink::Device(
-                super::sinks::cpal::DeviceSink::start(name.as_deref(), player, sr, options.block)?,
-            ),
-            #[cfg(not(feature = "audio"))]
-            AudioChoice::Device(_) => return Err(SessionError::NoAudioFeature),
-        };
+    set_margin(&mut playout, player.margin());
+    eprintln!("{}", playout_line(&playout));
+    // The device's callback plays silence until the player has primed.
+    #[cfg(feature = "audio")]
+    let pending = match device {
+        None => PendingSink::Null(Box::new(player)),
+        Some(d) => PendingSink::Device(d.start(player, counters.clone())?),
+    };
+    #[cfg(not(feature = "audio"))]
+    let pending = PendingSink::Null(Box::new(player));
     let wav_writer = match &options.wav {
         Some(p) => Some(wav::WavWriter::create(p, sr)?),
         None => None,
@@ -597,7 +680,6 @@ pub fn run(
         PendingSink::Null(player) => {
             let (tx, rx) = unbounded();
             let b = barrier.clone();
-            let block = options.block;
             let c = counters.clone();
             let h = spawn("ns-null-sink", move || {
                 pin(sink_core);
@@ -683,27 +765,28 @@ pub fn run(
     // The sink stops first, so the end of the input is not counted as an
     // underrun; then the reader, the worker, and the writers, which drain.
     let audio = match &sink {
-        SinkHandle::Null(..) => format!(
-            "null: clock-paced, {}-sample blocks at {sr} Hz",
-            options.block
-        ),
+        SinkHandle::Null(..) => format!("null: clock-paced, {block}-sample blocks at {sr} Hz"),
         #[cfg(feature = "audio")]
         SinkHandle::Device(s) => format!("device: {}", s.description()),
     };
-    let playback = match sink {
+    let player = match sink {
         SinkHandle::Null(h, tx) => {
             let _ = tx.send(Control::Stop);
             h.join()
-                .map(Player::into_histograms)
                 .map_err(|_| SessionError::Panicked("sink"))
+                .map(Some)
         }
         #[cfg(feature = "audio")]
-        SinkHandle::Device(s) => s.stop().map_err(SessionError::from),
+        SinkHandle::Device(s) => Ok(s.stop()),
     };
-    let playback = playback.unwrap_or_else(|e| {
+    let player = player.unwrap_or_else(|e| {
         keep(e);
-        PlaybackHistograms::default()
+        None
     });
+    if let Some(p) = &player {
+        set_margin(&mut playout, p.margin());
+    }
+    let playback = player.map_or_else(PlaybackHistograms::default, Player::into_histograms);
     let _ = rtx.send(Control::Stop);
     if reader_handle.join().is_err() {
         keep(SessionError::Panicked("reader"));
@@ -812,6 +895,7 @@ pub fn run(
         },
         outputs,
         realtime_request: grants,
+        playout: Some(playout),
     };
     Ok(SessionOutcome {
         report,

@@ -231,6 +231,7 @@ pub fn replay(
         },
         outputs,
         realtime_request: None,
+        playout: None,
     };
     Ok(ReplayOutcome {
         report,

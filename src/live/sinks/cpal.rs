@@ -4,7 +4,15 @@
 //! [`Player`] (silence and an underrun count when it runs dry), resamples
 //! linearly to the device rate when that differs from the vocoder's, and
 //! copies into every output channel. The playback instant cpal reports for
-//! the buffer times each frame's arrival-to-playback and sensor-to-sound latency.
+//! the buffer (`OutputCallbackInfo`'s playback − callback instant: the
+//! device's own latency) times each frame's arrival-to-playback and
+//! sensor-to-sound latency, and is the budget's `device` part.
+//!
+//! The period asked for is the session's block (converted to the device
+//! rate) with `BufferSize::Fixed`; a device that refuses it is asked for
+//! twice as much, up to [`MAX_DOUBLINGS`] times, then for its own default.
+//! cpal's ALSA host buffers two periods. A device that takes audio faster
+//! than it plays (ALSA `null`) is paced by the clock ([`super::pacer`]).
 //!
 //! cpal's callback thread is cpal's: the `audio` feature turns on cpal's
 //! `realtime`, whose ALSA backend (cpal 0.18.2, `host/alsa/mod.rs`) calls
@@ -20,12 +28,13 @@
 //! `chrt`. The session reports it as `cpal-callback` (see `live::realtime`).
 
 use super::Player;
-use crate::live::rings::ring;
-use crate::pipeline::latency::PlaybackHistograms;
+use super::blocks::MAX_DOUBLINGS;
+use super::pacer::{PaceMode, Pacer};
+use crate::live::rings::{Counters, ring};
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use ringbuf::traits::{Consumer, Producer};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 /// Errors of the sound-device sink.
@@ -124,6 +133,15 @@ pub struct DeviceSink {
     back: ringbuf::HeapCons<Player>,
 }
 
+/// A device with its stream configuration chosen, not yet playing.
+pub struct OpenDevice {
+    device: cpal::Device,
+    label: String,
+    config: cpal::StreamConfig,
+    block: usize,
+    rate: u32,
+}
+
 fn pick_device(name: Option<&str>) -> Result<cpal::Device, AudioError> {
     let host = cpal::default_host();
     let which = name.map_or("(default)".to_string(), |n| format!("{n:?}"));
@@ -182,18 +200,12 @@ fn accepts_period(device: &cpal::Device, config: &cpal::StreamConfig, frames: u3
         .is_ok()
 }
 
-impl DeviceSink {
-    /// Opens the device and starts playing `player`'s audio (at `rate` Hz),
-    /// asking the device for periods of `block` samples at `rate` (converted
-    /// to the device rate), as the null sink uses, so `--margin-ms` means the
-    /// same on both. A device that refuses that period size plays with its
-    /// own default.
-    pub fn start(
-        name: Option<&str>,
-        player: Player,
-        rate: u32,
-        block: usize,
-    ) -> Result<Self, AudioError> {
+impl OpenDevice {
+    /// Opens the device for audio at `rate` Hz and picks its period: `block`
+    /// samples at `rate` (converted to the device rate) when it accepts
+    /// them, else twice as many, up to [`MAX_DOUBLINGS`] times, else its own
+    /// default.
+    pub fn open(name: Option<&str>, rate: u32, block: usize) -> Result<Self, AudioError> {
         let device = pick_device(name)?;
         let label = device
             .description()
@@ -205,25 +217,64 @@ impl DeviceSink {
                 which: label.clone(),
                 reason: e.to_string(),
             })?;
-        let period = period_frames(block, rate, &supported);
+        let candidates: Vec<(usize, u32)> = (0..=MAX_DOUBLINGS)
+            .filter_map(|i| {
+                let b = block.max(1) << i;
+                period_frames(b, rate, &supported).map(|f| (b, f))
+            })
+            .collect();
         let mut config: cpal::StreamConfig = supported.into();
-        config.buffer_size = match period {
-            Some(frames) if accepts_period(&device, &config, frames) => {
-                cpal::BufferSize::Fixed(frames)
-            }
-            _ => cpal::BufferSize::Default,
+        let chosen = candidates
+            .into_iter()
+            .find(|&(_, frames)| accepts_period(&device, &config, frames));
+        config.buffer_size = match chosen {
+            Some((_, frames)) => cpal::BufferSize::Fixed(frames),
+            None => cpal::BufferSize::Default,
         };
-        let description = format!(
-            "{label}: {} Hz, {} channel(s), period {}",
-            config.sample_rate,
-            config.channels,
-            match config.buffer_size {
-                cpal::BufferSize::Fixed(f) => format!("{f} frames"),
-                cpal::BufferSize::Default => "the device's default".into(),
-            }
-        );
+        Ok(Self {
+            device,
+            label,
+            config,
+            block: chosen.map_or(block, |(b, _)| b),
+            rate,
+        })
+    }
+
+    /// The block the player should use: the period in samples at the audio
+    /// rate (the block asked for when the device keeps its own default).
+    pub fn block(&self) -> usize {
+        self.block
+    }
+
+    /// The period in device frames, when the device accepted one.
+    pub fn period_frames(&self) -> Option<u32> {
+        match self.config.buffer_size {
+            cpal::BufferSize::Fixed(f) => Some(f),
+            cpal::BufferSize::Default => None,
+        }
+    }
+
+    /// The device's rate in Hz.
+    pub fn device_rate(&self) -> u32 {
+        self.config.sample_rate
+    }
+
+    /// Starts playing `player`'s audio; the callback counts the underruns
+    /// of an unpaced device in `counters`. Returns once the first callbacks
+    /// have shown whether the device paces itself (at most a second).
+    pub fn start(self, player: Player, counters: Arc<Counters>) -> Result<DeviceSink, AudioError> {
+        let Self {
+            device,
+            label,
+            config,
+            rate,
+            ..
+        } = self;
         let channels = config.channels as usize;
         let mut resampler = Resampler::new(rate, config.sample_rate);
+        let mut pacer = Pacer::new(config.sample_rate);
+        let mode = Arc::new(AtomicU8::new(0));
+        let mode_cb = mode.clone();
         let stop = Arc::new(AtomicBool::new(false));
         let (mut back_p, back_c) = ring::<Player>(1);
         let mut player = Some(player);
@@ -240,6 +291,20 @@ impl DeviceSink {
                 }
                 return;
             }
+            let pace = pacer.before(Instant::now(), out.len() / channels.max(1));
+            if let Some(until) = pace.wait_until {
+                // Only on a device that takes audio at once: the wait its
+                // poll would have done.
+                std::thread::sleep(until.saturating_duration_since(Instant::now()));
+            }
+            if let Some(dry) = pace.dry {
+                Counters::add(&counters.underruns, 1);
+                p.lost(
+                    (dry.as_secs_f64() * f64::from(rate)).round() as usize,
+                    Instant::now(),
+                );
+            }
+            mode_cb.store(mode_code(pacer.mode()), Ordering::Relaxed);
             let ts = info.timestamp();
             let now = Instant::now();
             let play_at = now + ts.playback.duration_since(ts.callback);
@@ -255,25 +320,57 @@ impl DeviceSink {
                 reason: e.to_string(),
             })?;
         stream.play().map_err(|e| AudioError::Stream {
-            device: label,
+            device: label.clone(),
             reason: e.to_string(),
         })?;
-        Ok(Self {
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while mode.load(Ordering::Relaxed) == 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let pacing = match mode.load(Ordering::Relaxed) {
+            1 => "paced by the device",
+            2 => "paced by the clock (the device takes audio at once)",
+            _ => "not called back yet",
+        };
+        let description = format!(
+            "{label}: {} Hz, {} channel(s), period {}, {pacing}",
+            config.sample_rate,
+            config.channels,
+            match config.buffer_size {
+                cpal::BufferSize::Fixed(f) => format!(
+                    "{f} frames ({:.2} ms)",
+                    f64::from(f) * 1000.0 / f64::from(config.sample_rate)
+                ),
+                cpal::BufferSize::Default => "the device's default".into(),
+            }
+        );
+        Ok(DeviceSink {
             stream,
             description,
             stop,
             back: back_c,
         })
     }
+}
 
+/// The pacer's mode as the callback publishes it: 0 until decided.
+fn mode_code(m: PaceMode) -> u8 {
+    match m {
+        PaceMode::Probing => 0,
+        PaceMode::Device => 1,
+        PaceMode::Clock => 2,
+    }
+}
+
+impl DeviceSink {
     /// The device, its rate, channels and period, as opened.
     pub fn description(&self) -> &str {
         &self.description
     }
 
-    /// Stops the stream and returns the histograms of the frames the
-    /// callback played (empty if the device never called back).
-    pub fn stop(mut self) -> Result<PlaybackHistograms, AudioError> {
+    /// Stops the stream and returns the player, with the histograms of the
+    /// frames the callback played (`None` if the device never gave it back).
+    pub fn stop(mut self) -> Option<Player> {
         self.stop.store(true, Ordering::Relaxed);
         let deadline = Instant::now() + Duration::from_secs(1);
         let player = loop {
@@ -286,7 +383,7 @@ impl DeviceSink {
             std::thread::sleep(Duration::from_millis(5));
         };
         drop(self.stream);
-        Ok(player.map_or_else(PlaybackHistograms::default, Player::into_histograms))
+        player
     }
 }
 

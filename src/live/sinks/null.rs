@@ -7,7 +7,9 @@
 //! (never at its ideal due time), so the thread's own late wake-ups show in
 //! `arrival_to_playback` and `sensor_to_sound`. A wake-up a whole block or
 //! more late is an underrun (a device would have had nothing for that
-//! block): counted in `underruns`, and the grid restarts from then.
+//! block): counted in `underruns`, the grid restarts from then, and the
+//! audio whose time passed meanwhile is cut ([`Player::lost`]), so the
+//! stall does not stay in the latency of every later frame.
 
 use super::Player;
 use crate::live::rings::Counters;
@@ -54,9 +56,11 @@ pub fn run_with(
         }
         before_block(taken);
         let now = Instant::now();
-        if now.saturating_duration_since(due) >= period {
-            // The device played a block of silence while this thread slept.
+        let late = now.saturating_duration_since(due);
+        if late >= period {
+            // The device played silence while this thread slept.
             Counters::add(&counters.underruns, 1);
+            player.lost((late.as_secs_f64() * f64::from(rate)).round() as usize, now);
             start = now;
             b = 0;
         }
@@ -75,16 +79,17 @@ mod tests {
     use crate::pipeline::latency::PlaybackHistograms;
     use ringbuf::traits::Producer;
 
-    #[test]
-    fn a_stalled_wake_up_shows_as_lateness_and_an_underrun() {
-        // Frames of one block (10 ms at 16 kHz), each arriving on its ideal
-        // schedule and pushed just before its block is taken; the thread
-        // stalls 30 ms before block 40, as a descheduled sink would.
+    /// Runs the sink on 10 ms blocks of 10 ms frames, each pushed once the
+    /// clock reaches its arrival (as a worker that is not stalled would),
+    /// with the thread stalling for `stall` before block 40; returns the
+    /// player and the counters.
+    fn stalled(stall: Duration) -> (Player, Arc<Counters>) {
         let (mut ap, ac) = ring::<f32>(16_000);
         let (mut sp, sc) = ring::<FrameStamp>(100);
         let counters = Arc::new(Counters::default());
         let config = PlayerConfig {
             margin: Duration::ZERO,
+            adaptive: false,
             block: 160,
             hop: 160,
             rate: 16_000,
@@ -99,34 +104,54 @@ mod tests {
         );
         let (tx, rx) = crossbeam_channel::unbounded();
         let period = Duration::from_millis(10);
-        let stall = Duration::from_millis(30);
         let mut first: Option<Instant> = None;
+        let mut next: u32 = 0;
         let player = run_with(player, 160, 16_000, counters.clone(), rx, |b| {
             let t0 = *first.get_or_insert_with(Instant::now);
             if b == 40 {
                 std::thread::sleep(stall);
             }
-            let arrival = t0 + period * b as u32;
-            ap.push_slice(&[0.0; 160]);
-            let _ = sp.try_push(FrameStamp {
-                audio_index: b * 160,
-                arrival,
-                ready: arrival,
-                transport: None,
-            });
+            while t0 + period * next <= Instant::now() {
+                let arrival = t0 + period * next;
+                ap.push_slice(&[0.0; 160]);
+                let _ = sp.try_push(FrameStamp {
+                    audio_index: u64::from(next) * 160,
+                    arrival,
+                    ready: arrival,
+                    transport: None,
+                });
+                next += 1;
+            }
             if b == 80 {
                 let _ = tx.send(Control::Stop);
             }
         });
+        (player, counters)
+    }
+
+    #[test]
+    fn a_late_wake_up_shows_as_lateness() {
+        // 6 ms late, less than a block: the frames it takes are heard at
+        // least that late, by the sink's real wake-up time.
+        let (player, _) = stalled(Duration::from_millis(6));
         let heard = player.into_histograms().arrival_to_playback;
-        assert!(heard.len() > 40, "{} frames heard", heard.len());
-        // The frames after the stall were heard at least the stall late:
-        // the sink's real wake-up times, not its ideal schedule.
+        assert!(heard.len() > 60, "{} frames heard", heard.len());
         let max_ms = heard.max() as f64 / 1e6;
         assert!(
-            max_ms >= 30.0,
+            max_ms >= 6.0,
             "latest frame heard {max_ms} ms after arrival"
         );
+    }
+
+    #[test]
+    fn a_stalled_wake_up_is_an_underrun_and_the_audio_it_missed_is_cut() {
+        // 30 ms late, three blocks: the device played silence (an
+        // underrun), the frames whose time passed are cut, and playback
+        // goes on.
+        let (player, counters) = stalled(Duration::from_millis(30));
         assert!(Counters::get(&counters.underruns) >= 1);
+        assert!(Counters::get(&counters.late_frames) >= 1);
+        let heard = player.into_histograms().arrival_to_playback;
+        assert!(heard.len() > 60, "{} frames heard", heard.len());
     }
 }

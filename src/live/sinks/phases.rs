@@ -112,6 +112,7 @@ mod tests {
     fn config(margin_ms: f64) -> PlayerConfig {
         PlayerConfig {
             margin: Duration::from_secs_f64(margin_ms / 1000.0),
+            adaptive: false,
             block: 128,
             hop: 160,
             rate: 16000,

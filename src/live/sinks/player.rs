@@ -1,12 +1,13 @@
 //! The consumer side of the audio path, shared by the paced sinks: an
 //! adaptive playout schedule.
 //!
-//! A sink takes audio in fixed blocks (128 samples, 8 ms at 16 kHz) while
-//! frames come every hop (160 samples, 10 ms), so a frame must be ready when
-//! the block holding its first sample is taken: up to most of a block before
-//! that sample is heard. How early each frame was ready is its *margin*. The
-//! player keeps a schedule (audio sample → playback instant) and moves it
-//! only to hold the margin:
+//! A sink takes audio in fixed blocks (by default the largest divisor of the
+//! hop up to 5 ms: 80 samples at 16 kHz for 10 ms and 5 ms frames; see
+//! [`super::blocks`]) while frames come every hop, so a frame must be ready
+//! when the block holding its first sample is taken: up to a block before
+//! that sample is heard. How early each frame was ready is its *spare*; the
+//! spare the player aims for is the *margin*. The player keeps a schedule
+//! (audio sample → playback instant) and moves it only to hold the margin:
 //!
 //! - Every [`WINDOW`] frames it works out, for each frame, how much earlier
 //!   it could have been played with the margin kept, given the block grid,
@@ -22,11 +23,22 @@
 //!   More than twice [`SPARE`] late frames within a window move the
 //!   schedule later at once. The first decision after a start comes after
 //!   [`WINDOW_START`] frames, with no frame to spare.
+//! - The margin adapts (`super::margin`): it starts at 2 ms (or
+//!   `--margin-ms`, the floor, when that is more), grows at once when a
+//!   frame comes near missing its block (ready with less than half the
+//!   margin to spare) or misses it, by the delay that frame met, and the
+//!   schedule moves later at once by what the window's median frame needs
+//!   to keep the new margin, before the next such delay makes an underrun
+//!   (a delay that would need more than 10 ms is an outage and
+//!   grows nothing); windows without a near miss shrink it by 0.1 ms per
+//!   second of audio, down to the floor. `run --fixed-margin` holds the
+//!   floor.
 //! - At the start, and when the audio has been missing for longer than
 //!   [`MAX_DEBT_S`] (the stream was lost), it primes: the newest queued frame
 //!   is heard one block, plus the step between frame phases (gcd of hop and
 //!   block), plus the margin after its arrival.
 
+use super::margin::{AdaptiveMargin, MarginSummary};
 use crate::live::rings::{Counters, FrameStamp};
 use crate::pipeline::latency::PlaybackHistograms;
 use ringbuf::HeapCons;
@@ -67,8 +79,12 @@ struct DryBlock {
 /// Sizes of a [`Player`].
 #[derive(Clone, Copy, Debug)]
 pub struct PlayerConfig {
-    /// How long before its block is taken a frame should be ready.
+    /// How long before its block is taken a frame should be ready: the
+    /// margin's floor when `adaptive`, the margin itself when not.
     pub margin: Duration,
+    /// Whether the margin grows from near misses and shrinks slowly
+    /// ([`super::margin`]).
+    pub adaptive: bool,
     /// The sink's block, in samples at the audio rate.
     pub block: usize,
     /// Samples per decoded frame; drops are whole frames.
@@ -113,16 +129,15 @@ pub struct Player {
     block_s: f64,
     hop: usize,
     rate: f64,
-    margin_s: f64,
+    margin: AdaptiveMargin,
     min_trim: i64,
     headroom: i64,
-    /// Each frame of the current window: how many samples earlier it could
-    /// have played with the margin kept (never less than where it starts in
-    /// its block) ...
-    earlier: Box<[i64]>,
-    /// ... and how many samples later it should have played to keep it
-    /// (zero or negative).
-    later: Box<[i64]>,
+    /// Each frame of the current window: where it started in its block
+    /// (samples) ...
+    starts: Box<[i64]>,
+    /// ... and how long before that block was taken it was ready (seconds),
+    /// judged against the margin when the window is decided.
+    spares: Box<[f64]>,
     scratch: Box<[i64]>,
     filled: usize,
     late_in_window: usize,
@@ -154,11 +169,12 @@ impl Player {
         let rate = config.rate as f64;
         let block = config.block.max(1);
         let samples = |s: f64| (s * rate).round() as i64;
+        let margin = AdaptiveMargin::new(config.margin.as_secs_f64(), config.adaptive);
         // Frames start at phases of their blocks spaced by gcd(hop, block)
         // (2 ms for 10 ms frames in 8 ms blocks): starting that much beyond
         // block + margin leaves every frame its margin whatever the phase,
         // and the first decision takes back what is not needed.
-        let prefill = block + config.phase_step() + samples(config.margin.as_secs_f64()) as usize;
+        let prefill = block + config.phase_step() + samples(margin.current_s()) as usize;
         Self {
             audio,
             stamps,
@@ -175,11 +191,11 @@ impl Player {
             block_s: block as f64 / rate,
             hop: config.hop.max(1),
             rate,
-            margin_s: config.margin.as_secs_f64(),
+            margin,
             min_trim: samples(MIN_TRIM_S).max(1),
             headroom: samples(HEADROOM_S),
-            earlier: vec![0; WINDOW].into_boxed_slice(),
-            later: vec![0; WINDOW].into_boxed_slice(),
+            starts: vec![0; WINDOW].into_boxed_slice(),
+            spares: vec![0.0; WINDOW].into_boxed_slice(),
             scratch: vec![0; WINDOW].into_boxed_slice(),
             filled: 0,
             late_in_window: 0,
@@ -250,9 +266,12 @@ impl Player {
                 self.fixed,
             );
             if !cut {
-                let ready_for = now.saturating_duration_since(s.ready).as_secs_f64();
-                let blocks = ((ready_for - self.margin_s) / self.block_s).floor() as i64;
-                self.note(at as i64, blocks * self.block as i64, now);
+                let spare = now.saturating_duration_since(s.ready).as_secs_f64();
+                let raised = self.margin.observe(spare);
+                self.note(at as i64, spare, now);
+                if raised {
+                    self.follow_margin(now);
+                }
             }
         }
         self.consumed = end;
@@ -277,6 +296,22 @@ impl Player {
         }
         self.dry = false;
         false
+    }
+
+    /// The sink itself ran late (noticed at `now`): the device played
+    /// `samples` of silence (at the audio rate). The queued audio whose time
+    /// passed meanwhile is cut (its frames counted as late frames), so the
+    /// schedule holds instead of every later frame being heard that much
+    /// later; audio not queued yet (the worker stalled too) is judged when
+    /// it comes, as any frame. The sink counts the underrun; the margin,
+    /// which is about frames being ready, learns nothing from it.
+    pub fn lost(&mut self, samples: usize, now: Instant) {
+        if self.priming {
+            return;
+        }
+        let n = samples.min(self.audio.occupied_len());
+        let cut = self.skip(n, now);
+        Counters::add(&self.counters.late_frames, cut);
     }
 
     /// The next stamp of a frame starting before `end`: the carried one first.
@@ -352,16 +387,56 @@ impl Player {
         a.iter().chain(b).all(|x| x.abs() < QUIET_LEVEL)
     }
 
+    /// Frame `k` of the window against the margin now: how many samples
+    /// earlier it could have played with the margin kept (never less than
+    /// where it starts in its block: moving earlier by more puts it in the
+    /// block before, which it must then be ready for as well), and how many
+    /// later it should have played to keep it (zero or negative).
+    fn judge(&self, k: usize) -> (i64, i64) {
+        let at = self.starts[k];
+        let blocks = ((self.spares[k] - self.margin.current_s()) / self.block_s).floor() as i64;
+        let whole = blocks * self.block as i64;
+        (at + whole.max(0), (at + whole).min(0))
+    }
+
+    /// The margin grew: the schedule moves later at once by what the
+    /// window's median frame needs to keep the new margin (nothing when it
+    /// still does), not by what the frame that grew it needed, which the
+    /// new margin already counts.
+    fn follow_margin(&mut self, now: Instant) {
+        let n = self.filled;
+        if n == 0 {
+            return;
+        }
+        for k in 0..n {
+            self.scratch[k] = self.judge(k).1;
+        }
+        let (_, &mut need, _) = self.scratch[..n].select_nth_unstable(n / 2);
+        self.move_later(need, now);
+    }
+
+    /// Moves the schedule later by `-need` samples (and the headroom) at
+    /// once, unless a larger move later is pending; `need` ≥ 0 is nothing.
+    fn move_later(&mut self, need: i64, now: Instant) {
+        if need >= 0 {
+            return;
+        }
+        let shift = need - self.headroom;
+        if self.shift >= 0 || shift < self.shift {
+            if self.shift == 0 {
+                self.shift_since = now;
+            }
+            self.shift = shift;
+        }
+        self.restart_window();
+    }
+
     /// Notes the frame just timed: it started `at` samples into its block,
-    /// and was ready with the margin to spare for `spare_blocks` samples'
-    /// worth of whole blocks (negative: short of the margin).
-    fn note(&mut self, at: i64, spare_blocks: i64, now: Instant) {
+    /// and was ready `spare` seconds before that block was taken.
+    fn note(&mut self, at: i64, spare: f64, now: Instant) {
         if self.filled < self.window_len {
-            // Moving earlier by more than `at` puts the frame in the block
-            // before, which it must then be ready for as well.
-            self.earlier[self.filled] = at + spare_blocks.max(0);
-            // Short of the margin: the move later that would have fixed it.
-            self.later[self.filled] = (at + spare_blocks).min(0);
+            self.starts[self.filled] = at;
+            self.spares[self.filled] = spare;
             self.filled += 1;
         }
         if self.filled >= self.window_len {
@@ -373,9 +448,18 @@ impl Player {
     /// and notes how much later it should have played.
     fn late_frame(&mut self, dry: DryBlock, ready: Instant, now: Instant) {
         self.late_in_window += 1;
-        let short = ready.saturating_duration_since(dry.deadline).as_secs_f64() + self.margin_s;
+        let after = ready.saturating_duration_since(dry.deadline).as_secs_f64();
+        let raised = self.margin.observe(-after);
+        let short = after + self.margin.current_s();
         let blocks = (short / self.block_s).ceil().max(1.0) as i64;
-        self.late_need = self.late_need.min(dry.at - blocks * self.block as i64);
+        let need = dry.at - blocks * self.block as i64;
+        self.late_need = self.late_need.min(need);
+        if raised {
+            // The margin learned this delay: the schedule makes room for
+            // the next one now.
+            self.follow_margin(now);
+            return;
+        }
         // Many late frames: a change for the worse, not a spike.
         if self.late_in_window > 2 * SPARE {
             self.decide(now);
@@ -393,19 +477,24 @@ impl Player {
         if n == 0 {
             return;
         }
+        self.margin.end_window((n * self.hop) as f64 / self.rate);
+        let mut room = i64::MAX;
+        for k in 0..n {
+            let (earlier, later) = self.judge(k);
+            room = room.min(earlier);
+            self.scratch[k] = later;
+        }
         // The spare frames, in proportion to the frames seen.
         let allowed = SPARE * n / WINDOW;
-        let short = self.later[..n].iter().filter(|&&d| d < 0).count();
+        let short = self.scratch[..n].iter().filter(|&&d| d < 0).count();
         let shift = if self.late_in_window > 2 * allowed {
-            let worst = self.later[..n].iter().copied().min().unwrap_or(0);
+            let worst = self.scratch[..n].iter().copied().min().unwrap_or(0);
             worst.min(self.late_need) - self.headroom
         } else if short > allowed {
             let spare = allowed.min(n - 1);
-            self.scratch[..n].copy_from_slice(&self.later[..n]);
             let (_, &mut need, _) = self.scratch[..n].select_nth_unstable(spare);
             need.min(0) - self.headroom
         } else {
-            let room = self.earlier[..n].iter().copied().min().unwrap_or(0);
             if room >= self.min_trim + self.headroom {
                 room - self.headroom
             } else {
@@ -466,6 +555,11 @@ impl Player {
     pub fn into_histograms(self) -> PlaybackHistograms {
         self.histograms
     }
+
+    /// What the margin did so far.
+    pub fn margin(&self) -> MarginSummary {
+        self.margin.summary()
+    }
 }
 
 fn gcd(a: usize, b: usize) -> usize {
@@ -481,10 +575,19 @@ mod tests {
     use ringbuf::traits::Producer;
 
     /// A player at 1 kHz (one sample per millisecond) with `block`-sample
-    /// blocks, 10-sample frames and `margin_ms`.
+    /// blocks, 10-sample frames and a fixed `margin_ms`.
     fn player(
         block: usize,
         margin_ms: u64,
+    ) -> (HeapProd<f32>, HeapProd<FrameStamp>, Player, Arc<Counters>) {
+        player_with(block, margin_ms, false)
+    }
+
+    /// [`player`], with the margin adaptive (`margin_ms` its floor) or not.
+    fn player_with(
+        block: usize,
+        margin_ms: u64,
+        adaptive: bool,
     ) -> (HeapProd<f32>, HeapProd<FrameStamp>, Player, Arc<Counters>) {
         let (ap, ac) = ring::<f32>(4096);
         let (sp, sc) = ring::<FrameStamp>(512);
@@ -494,6 +597,7 @@ mod tests {
             sc,
             PlayerConfig {
                 margin: Duration::from_millis(margin_ms),
+                adaptive,
                 block,
                 hop: 10,
                 rate: 1000,
@@ -553,6 +657,7 @@ mod tests {
         let (mut sp, sc) = ring::<FrameStamp>(512);
         let config = PlayerConfig {
             margin: Duration::ZERO,
+            adaptive: false,
             block: 10,
             hop: 10,
             rate: 1000,
@@ -719,6 +824,96 @@ mod tests {
         // frames, less the few before the move.
         let p90 = h.value_at_quantile(0.9) as f64 / 1e6;
         assert!((10.9..12.1).contains(&p90), "p90 {p90} ms");
+    }
+
+    /// Feeds `frames` frames arriving every 10 ms from `t`, frame k ready
+    /// `ready_ms(k)` after it, into blocks of `block` samples at 1 kHz taken
+    /// every `block` ms: a virtual clock, no waiting.
+    fn run_grid(
+        p: &mut Player,
+        ap: &mut HeapProd<f32>,
+        sp: &mut HeapProd<FrameStamp>,
+        (t, block): (Instant, u64),
+        frames: std::ops::Range<u64>,
+        ready_ms: impl Fn(u64) -> u64,
+    ) {
+        let mut out = vec![0.0f32; block as usize];
+        let mut next = frames.start;
+        // The grid continues from where the last call left it.
+        let mut b = (10 * frames.start).div_ceil(block);
+        while next < frames.end {
+            let now = t + ms(block * b);
+            while next < frames.end && t + ms(10 * next + ready_ms(next)) <= now {
+                ap.push_slice(&[0.5; 10]);
+                sp.try_push(FrameStamp {
+                    audio_index: next * 10,
+                    arrival: t + ms(10 * next),
+                    ready: t + ms(10 * next + ready_ms(next)),
+                    transport: None,
+                })
+                .unwrap();
+                next += 1;
+            }
+            p.fill(&mut out, now, now);
+            b += 1;
+        }
+    }
+
+    #[test]
+    fn a_near_miss_grows_the_margin_so_the_next_such_delay_is_no_underrun_and_it_shrinks_back() {
+        // 5 ms blocks dividing the 10 ms frames, a 1 ms floor; frames ready
+        // 1 ms after arrival, but frames 1000 and 1500 meet an 8 ms stall,
+        // longer than the start's margin and a block together.
+        let (mut ap, mut sp, mut p, counters) = player_with(5, 1, true);
+        let t = Instant::now();
+        let start = p.margin();
+        assert!(start.adaptive);
+        assert!((start.start_s - super::super::margin::START_MARGIN_S).abs() < 1e-12);
+        let stall = |k: u64| if k == 1000 || k == 1500 { 9 } else { 1 };
+        run_grid(&mut p, &mut ap, &mut sp, (t, 5), 0..1000, stall);
+        // Ten quiet seconds: the margin shrank from its start, not below 1 ms.
+        let before = p.margin();
+        assert_eq!(before.raises, 0);
+        assert!(before.final_s < start.start_s, "{before:?}");
+        assert!(before.final_s >= 0.001, "{before:?}");
+        run_grid(&mut p, &mut ap, &mut sp, (t, 5), 1000..1400, stall);
+        // The stall missed its block (an underrun, counted) and the margin
+        // grew by what that frame lacked.
+        let (under, late) = (
+            Counters::get(&counters.underruns),
+            Counters::get(&counters.late_frames),
+        );
+        assert_eq!((under, late), (1, 1));
+        let raised = p.margin();
+        assert!(raised.raises >= 1, "{raised:?}");
+        assert!(raised.peak_s >= before.final_s + 0.001, "{raised:?}");
+        // The same stall 5 s later finds the schedule ready for it.
+        run_grid(&mut p, &mut ap, &mut sp, (t, 5), 1400..1600, stall);
+        assert_eq!(Counters::get(&counters.underruns), under);
+        assert_eq!(Counters::get(&counters.late_frames), late);
+        // Two quiet minutes: back at the floor, the schedule earlier again.
+        run_grid(&mut p, &mut ap, &mut sp, (t, 5), 1600..14_000, stall);
+        let end = p.margin();
+        assert_eq!(end.final_s, 0.001, "{end:?}");
+        assert_eq!(Counters::get(&counters.underruns), under);
+        let h = p.into_histograms().arrival_to_playback;
+        // Ready 1 ms after arrival, 1 ms margin and headroom: the last
+        // frames heard within a block of that.
+        let last_p50 = h.value_at_quantile(0.5) as f64 / 1e6;
+        assert!(last_p50 < 1.0 + 1.0 + 5.0 + 0.5, "p50 {last_p50} ms");
+    }
+
+    #[test]
+    fn a_fixed_margin_does_not_grow() {
+        let (mut ap, mut sp, mut p, counters) = player_with(5, 1, false);
+        let t = Instant::now();
+        let stall = |k: u64| if k.is_multiple_of(500) && k > 0 { 9 } else { 1 };
+        run_grid(&mut p, &mut ap, &mut sp, (t, 5), 0..3000, stall);
+        let m = p.margin();
+        assert!(!m.adaptive);
+        assert_eq!((m.raises, m.final_s, m.peak_s), (0, 0.001, 0.001));
+        // Each stall was cut: the fixed margin did not learn it.
+        assert!(Counters::get(&counters.late_frames) >= 4);
     }
 
     #[test]
