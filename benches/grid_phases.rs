@@ -3,9 +3,9 @@
 //! arrival-to-playback latency was the draw of where the null sink's blocks fell.
 //!
 //! Usage: `cargo bench --bench grid_phases -- FRAMES.csv [MARGIN_MS [BLOCK
-//! [fixed]]]`, with the CSV of `neurospeak run --csv`
-//! (`benches/live_session.sh` runs it) of a session on the demo model (its
-//! vocoder's hop and rate are read from `models/demo`). MARGIN_MS `-` is
+//! [fixed|adaptive [MODEL]]]]`, with the CSV of `neurospeak run --csv`
+//! (`benches/live_session.sh` runs it) of a session on MODEL (default
+//! `models/demo`; its vocoder's hop and rate are read from it). MARGIN_MS `-` is
 //! `run`'s default; BLOCK is `auto` (the
 //! default, as `run`'s) or samples; `fixed` holds the margin, as `run
 //! --fixed-margin`.
@@ -31,7 +31,7 @@ fn main() -> anyhow::Result<()> {
         .collect();
     let Some(path) = args.first() else {
         println!(
-            "usage: cargo bench --bench grid_phases -- FRAMES.csv [MARGIN_MS [BLOCK [fixed]]]"
+            "usage: cargo bench --bench grid_phases -- FRAMES.csv [MARGIN_MS [BLOCK [fixed|adaptive [MODEL]]]]"
         );
         return Ok(());
     };
@@ -49,10 +49,11 @@ fn main() -> anyhow::Result<()> {
     };
     let adaptive = args.get(3).map(String::as_str) != Some("fixed");
     let frames = read(path)?;
-    // The demo model's vocoder (frames of its hop at its rate) into the
+    // The session model's vocoder (frames of its hop at its rate) into the
     // null sink's blocks, as `run` plays them.
-    let demo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/demo");
-    let vocoder = Bundle::load(&demo)?.manifest.vocoder;
+    let model = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join(args.get(4).map_or("models/demo", String::as_str));
+    let vocoder = Bundle::load(&model)?.manifest.vocoder;
     let config = PlayerConfig {
         margin: Duration::from_secs_f64(margin_ms / 1000.0),
         adaptive,

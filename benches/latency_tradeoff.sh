@@ -43,8 +43,9 @@ settings = {
     "default": (default, {}, {}),
     "vocoder-10ms": (default, {}, short_vocoder),
     "front-end-lean": (default, lean, short_vocoder),
+    "vocoder-15ms-window": (low, {}, {"window_ms": 15}),
     "low-latency": (low, {}, {}),
-    "lowest": (low, {}, {"window_ms": 10}),
+    "lowest": (low, {"window_ms": 8, "line_frequency_hz": None}, {}),
 }
 for name, (base, features, vocoder) in settings.items():
     cfg = copy.deepcopy(base)
@@ -59,7 +60,7 @@ for name, base in (("shipped-demo", default), ("shipped-lowlatency", low)):
         yaml.safe_dump(base, f, sort_keys=False)
 PY
 
-all="default vocoder-10ms front-end-lean low-latency lowest shipped-demo shipped-lowlatency"
+all="default vocoder-10ms front-end-lean vocoder-15ms-window low-latency lowest shipped-demo shipped-lowlatency"
 export LSLAPICFG="$PWD/configs/lsl_loopback.cfg"
 for name in ${SETTINGS:-$all}; do
   [ "${TABLE_ONLY:-0}" = 1 ] && break
@@ -111,8 +112,9 @@ for name in names:
         s2s, underruns = f"{s2s['p50']:.1f} / {s2s['p99']:.1f}", live["faults"]["underruns"]
     else:
         s2s, underruns = "n/a", "n/a"
+    notches = f["notch_harmonics"] if f.get("line_frequency_hz") else 0
     rows.append(
-        f"| {name} | {cfg['decoder']} | {f['window_ms']} ms / {f['filter_order']} / {f['notch_harmonics']} "
+        f"| {name} | {cfg['decoder']} | {f['window_ms']} ms / {f['filter_order']} / {notches} "
         f"| {f['hop_ms']} / {v.get('window_ms', 40)} / {v['lookahead_frames']} "
         f"| {fixed:.1f} | {s2s} | {underruns} "
         f"| {num(acc['pearson_r'])} | {num(acc['spectral_shape_r'])} "

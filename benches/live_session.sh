@@ -77,4 +77,4 @@ for i in "${!args[@]}"; do
     --fixed-margin) fixed=fixed ;;
   esac
 done
-cargo bench -q --bench grid_phases -- "$frames" "$margin" "$block" "$fixed" | tail -n 1
+cargo bench -q --bench grid_phases -- "$frames" "$margin" "$block" "$fixed" "$model" | tail -n 1

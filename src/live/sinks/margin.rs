@@ -23,8 +23,10 @@ pub const START_MARGIN_S: f64 = 0.002;
 /// more is an outage and grows nothing.
 pub const MAX_MARGIN_S: f64 = 0.010;
 /// How fast the margin shrinks when no frame came near missing (seconds of
-/// margin per second of audio): 1 ms in 10 s.
-pub const DECAY_PER_S: f64 = 0.000_1;
+/// margin per second of audio): 1 ms in 2 s, so that a stall's raise is
+/// gone within seconds (a margin held high for a minute after every stall
+/// was most of the low-latency bundle's sensor-to-sound p99).
+pub const DECAY_PER_S: f64 = 0.000_5;
 /// A frame ready with less than this fraction of the margin to spare is a
 /// near miss.
 pub const NEAR: f64 = 0.5;
@@ -138,9 +140,9 @@ mod tests {
         // A window with that near miss in it does not shrink.
         m.end_window(4.0);
         assert!((m.current_s() - 0.0023).abs() < 1e-12);
-        // Quiet windows shrink it slowly, never below the floor.
-        m.end_window(4.0);
-        assert!((m.current_s() - (0.0023 - 4.0 * DECAY_PER_S)).abs() < 1e-12);
+        // Quiet windows shrink it by the second of audio, never below the floor.
+        m.end_window(1.0);
+        assert!((m.current_s() - (0.0023 - DECAY_PER_S)).abs() < 1e-12);
         for _ in 0..100 {
             m.end_window(4.0);
         }
