@@ -149,7 +149,7 @@ mod tests {
         let demo = shipped("model.yaml").mel().unwrap();
         assert_eq!(demo, crate::synth::mel_config());
         let low = shipped("model-lowlatency.yaml").mel().unwrap();
-        assert_eq!((low.hop_length, low.win_length, low.n_fft), (80, 240, 640));
+        assert_eq!((low.hop_length, low.win_length, low.n_fft), (80, 160, 640));
     }
 
     #[test]
