@@ -73,31 +73,11 @@ fn the_main_job_decodes_a_held_out_recording_with_the_demo_model() {
     let dir = tempfile::tempdir().unwrap();
     // The demo participant (seed 7), a recording index the model never saw,
     // shorter than the demo's so the test stays quick.
-    let status = neurospeak()
-        .args([
-            "synth",
-            "--seed",
-            "7",
-            "--recordings",
-            "1",
-            "--first-index",
-            "31",
-            "--utterances",
-            "3",
-            "--out",
-        ])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        status.status.success(),
-        "{}",
-        String::from_utf8_lossy(&status.stderr)
-    );
+    let rec = synth_held_out(dir.path(), 31);
     let (wav, report) = (dir.path().join("d.wav"), dir.path().join("r.json"));
     let out = neurospeak()
         .args(["replay", "--model", "models/demo", "--input"])
-        .arg(dir.path().join("rec_031.xdf"))
+        .arg(&rec)
         .arg("--out")
         .arg(&wav)
         .arg("--report")
@@ -172,6 +152,31 @@ fn the_main_job_decodes_a_held_out_recording_with_the_demo_model() {
     assert!(hound::WavReader::open(&wav).unwrap().len() > 16000);
 }
 
+/// Writes recording `index` of the demo participant (seed 7, 3 utterances:
+/// shorter than the demo's so the tests stay quick) into `dir`; returns it.
+fn synth_held_out(dir: &std::path::Path, index: u32) -> std::path::PathBuf {
+    let out = neurospeak()
+        .args([
+            "synth",
+            "--seed",
+            "7",
+            "--recordings",
+            "1",
+            "--utterances",
+            "3",
+        ])
+        .args(["--first-index", &index.to_string(), "--out"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir.join(format!("rec_{index:03}.xdf"))
+}
+
 /// Replays `rec` with `model`, returning the report.
 fn replay_report(model: &str, rec: &std::path::Path, dir: &std::path::Path) -> serde_json::Value {
     let report = dir.join(format!("{}.json", model.replace('/', "_")));
@@ -196,24 +201,7 @@ fn the_low_latency_bundle_cuts_the_fixed_delay_and_keeps_intelligibility() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let ok = neurospeak()
-        .args([
-            "synth",
-            "--seed",
-            "7",
-            "--recordings",
-            "1",
-            "--first-index",
-            "32",
-        ])
-        .args(["--utterances", "3", "--out"])
-        .arg(dir.path())
-        .output()
-        .unwrap()
-        .status
-        .success();
-    assert!(ok, "synth failed");
-    let rec = dir.path().join("rec_032.xdf");
+    let rec = synth_held_out(dir.path(), 32);
     let demo = replay_report("models/demo", &rec, dir.path());
     let low = replay_report("models/demo-lowlatency", &rec, dir.path());
     let f = |r: &serde_json::Value, path: &[&str]| {

@@ -13,39 +13,14 @@ mod common;
 /// process, and on two shared cores parallel sessions starve each other.
 static SERIAL: Mutex<()> = Mutex::new(());
 
+use common::{Guard, live_neurospeak as neurospeak, loopback_config};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
-
-fn loopback_config() -> PathBuf {
-    let p = common::root().join("configs/lsl_loopback.cfg");
-    assert!(p.is_file(), "{} is missing", p.display());
-    p
-}
-
-/// The binary, with the loopback configuration in its environment.
-fn neurospeak() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_neurospeak"));
-    c.env("LSLAPICFG", loopback_config())
-        .env("NEUROSPEAK_LOG", "warn")
-        .env("NEUROSPEAK_CACHE_DIR", common::test_cache_dir())
-        .current_dir(common::root());
-    c
-}
-
-/// A child process killed when dropped.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn unique(name: &str) -> String {
     format!("nstest-{}-{name}", std::process::id())

@@ -10,10 +10,11 @@
 
 mod common;
 
+use common::{Guard, live_neurospeak as neurospeak};
 use serde_json::Value;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
 
 /// One session at a time: on two shared cores parallel sessions starve each other.
@@ -22,26 +23,6 @@ static SERIAL: Mutex<()> = Mutex::new(());
 const CHANNELS: usize = 8;
 const RATE: f64 = 1000.0;
 const HOT: [&str; 3] = ["ns-worker", "ns-lsl-reader", "ns-null-sink"];
-
-/// The binary, with the loopback configuration in its environment.
-fn neurospeak() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_neurospeak"));
-    c.env("LSLAPICFG", common::root().join("configs/lsl_loopback.cfg"))
-        .env("NEUROSPEAK_LOG", "warn")
-        .env("NEUROSPEAK_CACHE_DIR", common::test_cache_dir())
-        .current_dir(common::root());
-    c
-}
-
-/// A child process killed when dropped.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// A tiny bundle and a 10-second recording for it, served in a loop as the
 /// LSL stream `name`.

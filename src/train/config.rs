@@ -81,8 +81,9 @@ impl TrainConfig {
                 1000.0 / rate
             ));
         }
+        let whole_win = whole(win);
         let (hop, win) = (hop.round() as usize, win.round() as usize);
-        if !whole(self.vocoder.window_ms * rate / 1000.0) || win < 2 * hop || win % hop != 0 {
+        if !whole_win || win < 2 * hop || win % hop != 0 {
             return Err(format!(
                 "field `vocoder.window_ms`: expected a whole number of hops ({} ms each), at least \
                  two, found {} ms",

@@ -28,6 +28,34 @@ pub fn test_cache_dir() -> PathBuf {
 /// that `scripts/setup.sh` prepared, a missing peer is a broken set-up.
 pub const REQUIRE_PEERS: &str = "NEUROSPEAK_REQUIRE_PEERS";
 
+/// The shipped machine-scope liblsl configuration every LSL test uses.
+pub fn loopback_config() -> PathBuf {
+    let p = root().join("configs/lsl_loopback.cfg");
+    assert!(p.is_file(), "{} is missing", p.display());
+    p
+}
+
+/// The binary, run from the project root with the loopback LSL
+/// configuration, warnings-only logs and the tests' graph cache.
+pub fn live_neurospeak() -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_neurospeak"));
+    c.env("LSLAPICFG", loopback_config())
+        .env("NEUROSPEAK_LOG", "warn")
+        .env("NEUROSPEAK_CACHE_DIR", test_cache_dir())
+        .current_dir(root());
+    c
+}
+
+/// A child process killed when dropped.
+pub struct Guard(pub std::process::Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Says why a test cannot run here. With `NEUROSPEAK_REQUIRE_PEERS=1` the test
 /// fails instead, so CI cannot pass on tests that never ran.
 pub fn skip(reason: &str) {

@@ -761,7 +761,8 @@ mod tests {
 
     /// Feeds `frames` frames arriving every 10 ms from `t`, frame k ready
     /// `ready_ms(k)` after it, into blocks of 8 samples at 1 kHz taken every
-    /// 8 ms. The audio is loud, so moves wait the full second for quiet.
+    /// 8 ms ([`run_grid`] from the start). The audio is loud, so moves wait
+    /// the full second for quiet.
     fn run_steady(
         p: &mut Player,
         ap: &mut HeapProd<f32>,
@@ -770,25 +771,7 @@ mod tests {
         frames: u64,
         ready_ms: impl Fn(u64) -> u64,
     ) {
-        let mut out = [0.0f32; 8];
-        let mut next = 0u64;
-        let mut block = 0u64;
-        while next < frames {
-            let now = t + ms(8 * block);
-            while next < frames && t + ms(10 * next + ready_ms(next)) <= now {
-                ap.push_slice(&[0.5; 10]);
-                sp.try_push(FrameStamp {
-                    audio_index: next * 10,
-                    arrival: t + ms(10 * next),
-                    ready: t + ms(10 * next + ready_ms(next)),
-                    transport: None,
-                })
-                .unwrap();
-                next += 1;
-            }
-            p.fill(&mut out, now, now);
-            block += 1;
-        }
+        run_grid(p, ap, sp, (t, 8), 0..frames, ready_ms);
     }
 
     #[test]
