@@ -184,11 +184,11 @@ fn stream_file_to_run_matches_replay_with_no_gaps_or_underruns() {
     assert_eq!(r["command"], "run");
     assert_eq!(r["model"]["graph_cache"]["status"], "hit", "{r}");
     // The playout buffer chosen from the hop (160 samples for the demo, 80
-    // for the low-latency bundle): 2.5 ms blocks that divide it, printed at
+    // for the low-latency bundle): 5 ms blocks that divide it, printed at
     // start and reported.
     let p = &r["playout"];
     assert_eq!(p["sink"], "null", "{p}");
-    assert_eq!(p["block_samples"], 40, "{p}");
+    assert_eq!(p["block_samples"], 80, "{p}");
     assert_eq!(p["block_auto"], true, "{p}");
     assert_eq!(p["block_divides_hop"], true, "{p}");
     assert_eq!(p["margin_adaptive"], true, "{p}");
@@ -199,13 +199,13 @@ fn stream_file_to_run_matches_replay_with_no_gaps_or_underruns() {
     let final_ms = p["margin_final_ms"].as_f64().unwrap();
     assert!(final_ms >= 60.0, "{p}");
     assert!(p["margin_peak_ms"].as_f64().unwrap() >= final_ms, "{p}");
-    let started = stderr.find("playout: null sink, 40-sample blocks (2.50 ms, auto");
+    let started = stderr.find("playout: null sink, 80-sample blocks (5.00 ms, auto");
     assert!(
         started.is_some() && started < first_status,
         "no playout line at start: {stderr}"
     );
     assert_eq!(
-        r["outputs"]["audio"], "null: clock-paced, 40-sample blocks at 16000 Hz",
+        r["outputs"]["audio"], "null: clock-paced, 80-sample blocks at 16000 Hz",
         "{r}"
     );
     let f = &r["faults"];
@@ -1190,13 +1190,13 @@ fn run_plays_through_cpal_on_the_alsa_null_device() {
     );
     // It takes audio at once: the callback is paced by the clock.
     assert!(audio.contains("paced by the clock"), "{r}");
-    // The period asked for is the automatic 40-sample block at the
+    // The period asked for is the automatic 80-sample block at the
     // device's rate, when it accepts that (alsa-lib's null does).
     let p = &r["playout"];
     assert_eq!(p["sink"], "device", "{p}");
     let rate = p["device_rate_hz"].as_u64().expect("the device's rate");
     let block = p["block_samples"].as_u64().unwrap();
-    assert!([40, 80, 160, 320, 640].contains(&block), "{p}");
+    assert!([80, 160, 320, 640, 1280].contains(&block), "{p}");
     if let Some(period) = p["device_period_frames"].as_u64() {
         assert!(period.abs_diff(block * rate / 16_000) <= 1, "{p}");
         assert!(audio.contains(&format!("period {period} frames")), "{r}");

@@ -68,7 +68,7 @@ pub struct RunArgs {
     pub fixed_margin: bool,
     /// Samples per sink block at the vocoder's rate (the sound device is
     /// asked for periods of that length), or `auto`: the largest divisor of
-    /// the hop up to 2.5 ms (40 samples for 10 ms and 5 ms frames at 16 kHz).
+    /// the hop up to 5 ms (80 samples for 10 ms and 5 ms frames at 16 kHz).
     #[arg(long, default_value = "auto", value_parser = parse_block)]
     pub block: BlockArg,
     /// Do not run the decoder on a dummy frame shortly before each frame is

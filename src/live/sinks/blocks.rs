@@ -10,16 +10,12 @@
 //! but the null sink counts an underrun for a wake-up one block late, and a
 //! sound device's buffer (two periods through cpal's ALSA host) is two
 //! blocks. The automatic block is the largest divisor of the hop no longer
-//! than [`AUTO_MAX_S`] (40 samples, 2.5 ms, for the demo's 10 ms and the
+//! than [`AUTO_MAX_S`] (80 samples, 5 ms, for the demo's 10 ms and the
 //! low-latency bundle's 5 ms hops at 16 kHz); a hop without such a divisor
-//! of at least [`AUTO_MIN_S`] plays in blocks of [`AUTO_MAX_S`]. 2.5 ms
-//! rather than 5: on the 2-core box, 60 s of the low-latency bundle with 1 ms
-//! chunks heard frames a median 2.1 ms sooner (playout p50 5.4 against 7.5
-//! ms) for a handful more underruns a minute (6 against 1); 1 ms blocks
-//! underran 48 times, at every stall of the machine (README, *Low latency*).
+//! of at least [`AUTO_MIN_S`] plays in blocks of [`AUTO_MAX_S`].
 
 /// The automatic block is at most this long (seconds).
-pub const AUTO_MAX_S: f64 = 0.0025;
+pub const AUTO_MAX_S: f64 = 0.005;
 /// ... and a divisor of the hop shorter than this is not used (seconds).
 pub const AUTO_MIN_S: f64 = 0.001;
 /// How many times the cpal sink doubles a period the device refuses.
@@ -52,33 +48,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_automatic_block_divides_the_hop_and_is_at_most_2_5_ms() {
+    fn the_automatic_block_divides_the_hop_and_is_at_most_5_ms() {
         // The demo's 10 ms hop and the low-latency bundle's 5 ms one.
-        assert_eq!(auto_block(160, 16_000), 40);
-        assert_eq!(auto_block(80, 16_000), 40);
-        // 2 ms hops play a frame a block; 15 ms hops in 2.5 ms blocks.
+        assert_eq!(auto_block(160, 16_000), 80);
+        assert_eq!(auto_block(80, 16_000), 80);
+        // 2 ms hops play a frame a block; 15 ms hops in 5 ms blocks.
         assert_eq!(auto_block(32, 16_000), 32);
-        assert_eq!(auto_block(240, 16_000), 40);
-        // 13.75 ms at 16 kHz: 220 samples, largest divisor up to 40 is 22.
-        assert_eq!(auto_block(220, 16_000), 22);
-        // 441 samples at 44.1 kHz: 63 (1.4 ms) divides it.
-        assert_eq!(auto_block(441, 44_100), 63);
+        assert_eq!(auto_block(240, 16_000), 80);
+        // 12.5 ms at 16 kHz: 200 samples, largest divisor up to 80 is 50.
+        assert_eq!(auto_block(200, 16_000), 50);
+        // 441 samples at 44.1 kHz: 147 (3.3 ms) divides it.
+        assert_eq!(auto_block(441, 44_100), 147);
         for (hop, rate) in [(160, 16_000), (80, 16_000), (480, 48_000), (200, 16_000)] {
             assert!(divides_hop(auto_block(hop, rate), hop), "{hop} at {rate}");
         }
     }
 
     #[test]
-    fn a_hop_without_a_usable_divisor_plays_in_2_5_ms_blocks() {
+    fn a_hop_without_a_usable_divisor_plays_in_5_ms_blocks() {
         // 163 is prime: its only divisors are 1 and itself.
-        assert_eq!(auto_block(163, 16_000), 40);
-        assert!(!divides_hop(40, 163));
+        assert_eq!(auto_block(163, 16_000), 80);
+        assert!(!divides_hop(80, 163));
     }
 
     #[test]
     fn a_requested_block_is_kept() {
         assert_eq!(block_for(Some(128), 160, 16_000), 128);
-        assert_eq!(block_for(None, 160, 16_000), 40);
+        assert_eq!(block_for(None, 160, 16_000), 80);
         assert_eq!(block_for(Some(0), 160, 16_000), 1);
     }
 }

@@ -2,7 +2,7 @@
 //! adaptive playout schedule.
 //!
 //! A sink takes audio in fixed blocks (by default the largest divisor of the
-//! hop up to 2.5 ms: 40 samples at 16 kHz for 10 ms and 5 ms frames; see
+//! hop up to 5 ms: 80 samples at 16 kHz for 10 ms and 5 ms frames; see
 //! [`super::blocks`]) while frames come every hop, so a frame must be ready
 //! when the block holding its first sample is taken: up to a block before
 //! that sample is heard. How early each frame was ready is its *spare*; the
