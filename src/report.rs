@@ -206,6 +206,25 @@ pub struct ModelReport {
     /// from the other commands' reports.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub graph_cache: Option<crate::decoder::GraphCacheStatus>,
+    /// A stateful decoder's state and how often it was reset (`replay`,
+    /// `run`, `benchmark`); absent for a stateless one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<StateReport>,
+}
+
+/// The recurrent state of a stateful decoder over a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct StateReport {
+    /// State input/output pairs the decoder feeds back.
+    pub pairs: usize,
+    /// Values they hold together.
+    pub values: usize,
+    /// Resets because the stream had a gap longer than the manifest allows.
+    pub resets_gap: u64,
+    /// Resets because the stream was lost and came back.
+    pub resets_reconnect: u64,
+    /// Resets at the start of a new stream (the next recording, `restart`).
+    pub resets_restart: u64,
 }
 
 /// One run of the pipeline.

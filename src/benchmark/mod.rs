@@ -157,6 +157,7 @@ fn model_report(
             path: subject.bundle.dir.display().to_string(),
             sha256: subject.bundle.sha256().to_string(),
             graph_cache: None,
+            state: subject.engine.state_report(),
         },
         input: format!("{} recordings", recordings.len()),
         frames: subject.frames,

@@ -116,9 +116,34 @@ pub struct DecoderSection {
     pub output_kind: String,
     /// Expected range of the outputs, `[min, max]`; values outside are clamped.
     pub output_range: [f32; 2],
-    /// Whether the model carries state between frames.
+    /// Whether the model carries state between frames; true exactly when
+    /// `state` declares some.
     #[serde(default)]
     pub stateful: bool,
+    /// The recurrent state the model carries (ONNX input/output pairs the
+    /// runtime feeds back frame to frame); empty for a stateless decoder.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub state: Vec<StateSection>,
+    /// A gap in a live stream longer than this (milliseconds) resets the
+    /// state, since what it remembers no longer leads into the next frame;
+    /// absent: one hop (any lost frame resets it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_reset_gap_ms: Option<f64>,
+}
+
+/// One recurrent state of a stateful decoder.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateSection {
+    /// The ONNX input receiving the state before a frame (for example `h_in`).
+    pub input: String,
+    /// The ONNX output giving the state after it (for example `h_out`).
+    pub output: String,
+    /// Its shape with batch 1, the same for input and output (for example `[1, 1, 64]`).
+    pub shape: Vec<usize>,
+    /// The value every element starts from, and returns to on a reset.
+    #[serde(default)]
+    pub initial: f32,
 }
 
 /// The vocoder turning decoder frames into audio.

@@ -94,6 +94,21 @@ impl Bundle {
         vocoder_config(&self.manifest)
     }
 
+    /// The decoder's recurrent state, as the decoder binds it (empty: stateless).
+    pub fn state_specs(&self) -> Vec<crate::decoder::StateSpec> {
+        self.manifest
+            .decoder
+            .state
+            .iter()
+            .map(|s| crate::decoder::StateSpec {
+                input: s.input.clone(),
+                output: s.output.clone(),
+                shape: s.shape.clone(),
+                initial: s.initial,
+            })
+            .collect()
+    }
+
     /// The SHA-256 of the ONNX file, as recorded (and checked) at load.
     pub fn sha256(&self) -> &str {
         &self.manifest.provenance.sha256

@@ -38,6 +38,8 @@ const MAX_FFT: usize = 8_192;
 const MAX_CONTEXT_SPAN: usize = 2_000;
 /// The most mel bands a manifest may ask for.
 const MAX_MELS: usize = 256;
+/// The most values one recurrent state may hold (a 4096-unit layer of 16 rows).
+const MAX_STATE_VALUES: usize = 65_536;
 
 /// Validates every field and the relations between them.
 pub fn validate(m: &Manifest, path: &Path) -> Result<(), BundleError> {
@@ -217,12 +219,71 @@ pub fn validate(m: &Manifest, path: &Path) -> Result<(), BundleError> {
         "use the range of the training targets",
     )?;
     c.check(
-        !d.stateful,
+        d.stateful != d.state.is_empty(),
         "decoder.stateful",
-        "false",
+        if d.state.is_empty() {
+            "false (no `state` is declared)"
+        } else {
+            "true (a `state` is declared)"
+        },
         d.stateful,
-        "stateful decoders are not supported by this build",
+        "declare the recurrent state as decoder.state pairs, and set stateful to match",
     )?;
+    for (i, st) in d.state.iter().enumerate() {
+        c.check(
+            !st.input.is_empty() && !st.output.is_empty() && st.input != st.output,
+            "decoder.state",
+            "distinct input and output names",
+            format!("pair {i}: input `{}`, output `{}`", st.input, st.output),
+            "name the ONNX input that receives the state and the output that gives it",
+        )?;
+        c.check(
+            st.input != d.input_name && st.output != d.output_name,
+            "decoder.state",
+            format!(
+                "names other than the frame's `{}` and `{}`",
+                d.input_name, d.output_name
+            ),
+            format!("pair {i}: input `{}`, output `{}`", st.input, st.output),
+            "the frame tensors carry features and mel frames, not state",
+        )?;
+        let elems = st.shape.iter().try_fold(1usize, |a, &x| a.checked_mul(x));
+        c.check(
+            !st.shape.is_empty()
+                && st.shape.iter().all(|&x| x > 0)
+                && elems.is_some_and(|n| n <= MAX_STATE_VALUES),
+            "decoder.state",
+            format!("a shape of positive sizes with at most {MAX_STATE_VALUES} values"),
+            format!("pair {i}: {:?}", st.shape),
+            "give the state's shape with batch 1, as the model was exported",
+        )?;
+        c.check(
+            st.initial.is_finite(),
+            "decoder.state",
+            "a finite initial value",
+            format!("pair {i}: {}", st.initial),
+            "recurrent states usually start at 0",
+        )?;
+        let repeated = d.state[..i]
+            .iter()
+            .any(|o| o.input == st.input || o.output == st.output);
+        c.check(
+            !repeated,
+            "decoder.state",
+            "each state tensor declared once",
+            format!("pair {i}: input `{}`, output `{}`", st.input, st.output),
+            "remove the repeated pair",
+        )?;
+    }
+    if let Some(gap) = d.state_reset_gap_ms {
+        c.check(
+            gap.is_finite() && gap >= 0.0,
+            "decoder.state_reset_gap_ms",
+            "a finite number of milliseconds, 0 or more",
+            gap,
+            "leave it out to reset the state after any lost frame",
+        )?;
+    }
 
     let v = &m.vocoder;
     c.check(

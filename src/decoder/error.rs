@@ -54,6 +54,20 @@ pub enum DecoderError {
         /// What the model declares.
         found: String,
     },
+    /// A declared recurrent state does not match the model.
+    #[error("model `{path}` state `{name}`: expected {expected}, found {found}; {hint}")]
+    State {
+        /// The model file.
+        path: PathBuf,
+        /// The state tensor's name.
+        name: String,
+        /// What the declaration (the manifest) asks for.
+        expected: String,
+        /// What the model has.
+        found: String,
+        /// What to do.
+        hint: &'static str,
+    },
     /// A buffer passed to `run` or `run_batch` has the wrong length.
     #[error(
         "{what} buffer for `{name}` has {found} values: expected {expected}; size it as frames x {per_frame}"

@@ -12,6 +12,7 @@ mod error;
 mod probe;
 pub mod runtime;
 mod session;
+pub mod state;
 
 use std::path::PathBuf;
 
@@ -22,6 +23,7 @@ pub use runtime::{
     RuntimeError, init_onnxruntime, locate_onnxruntime, onnxruntime_build_info, onnxruntime_version,
 };
 pub use session::{Decoder, is_ort_format};
+pub use state::StateSpec;
 
 /// How much ONNX Runtime may rewrite the graph when it loads a model.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

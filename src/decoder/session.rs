@@ -7,6 +7,7 @@ use ort::session::{HasSelectedOutputs, OutputSelector, RunOptions, Session};
 use ort::value::{Outlet, Tensor, TensorElementType, ValueType};
 
 use super::cache::{self, GraphCacheStatus};
+use super::state::{self, StateSpec, StatefulBound};
 use super::{DecoderError, DecoderOptions, GraphOptimization, runtime};
 
 /// Pre-allocated tensors for one batch size.
@@ -31,6 +32,8 @@ pub struct Decoder {
     dynamic_batch: bool,
     single: Bound,
     batch: Option<Bound>,
+    /// The recurrent state's tensors, for a stateful model (then `single` is unused).
+    state: Option<StatefulBound>,
     graph_cache: GraphCacheStatus,
 }
 
@@ -56,6 +59,18 @@ impl Decoder {
     /// optimized graph goes through the [`cache`](super::cache); [`Decoder::graph_cache`]
     /// says whether it was hit.
     pub fn load(model_path: &Path, opts: &DecoderOptions) -> Result<Decoder, DecoderError> {
+        Self::load_with_state(model_path, opts, &[])
+    }
+
+    /// [`Decoder::load`] for a model carrying recurrent state: besides the frame
+    /// input and output, the model has the state inputs and outputs `states`
+    /// declares (see [`super::state`]); the decoder feeds them back frame to
+    /// frame. With `states` empty this is [`Decoder::load`].
+    pub fn load_with_state(
+        model_path: &Path,
+        opts: &DecoderOptions,
+        states: &[StateSpec],
+    ) -> Result<Decoder, DecoderError> {
         let env = runtime::environment()?;
         let bytes = std::fs::read(model_path).map_err(|source| crate::onnx::OnnxError::Io {
             action: "read",
@@ -103,10 +118,16 @@ impl Decoder {
             reason,
         };
 
-        let (input_name, input_dim, in_dynamic) =
-            single_tensor(model_path, "input", session.inputs())?;
-        let (output_name, output_dim, out_dynamic) =
-            single_tensor(model_path, "output", session.outputs())?;
+        let (input_name, input_dim, in_dynamic, output_name, output_dim, out_dynamic, state) =
+            if states.is_empty() {
+                let (i, d, di) = single_tensor(model_path, "input", &all(session.inputs()))?;
+                let (o, m, dm) = single_tensor(model_path, "output", &all(session.outputs()))?;
+                (i, d, di, o, m, dm, None)
+            } else {
+                let b = state::bind(model_path, session.inputs(), session.outputs(), states)?;
+                let (i, d, o, m) = (b.input_name, b.input_dim, b.output_name, b.output_dim);
+                (i, d, false, o, m, false, Some(b.tensors))
+            };
         let single =
             bind(&output_name, 1, input_dim, output_dim).map_err(|e| session_err(e.to_string()))?;
         Ok(Decoder {
@@ -119,6 +140,7 @@ impl Decoder {
             dynamic_batch: in_dynamic && out_dynamic,
             single,
             batch: None,
+            state,
             graph_cache,
         })
     }
@@ -158,8 +180,13 @@ impl Decoder {
     /// The input and output tensors were allocated at load time and are reused, so this
     /// makes no heap allocation on the Rust side (ONNX Runtime's own arena may still
     /// allocate internally).
+    ///
+    /// A stateful decoder feeds its state outputs back as the next frame's inputs.
     pub fn run(&mut self, input: &[f32], output: &mut [f32]) -> Result<(), DecoderError> {
         self.check_buffers(input, output, 1)?;
+        if let Some(s) = self.state.as_mut() {
+            return s.execute(&mut self.session, &self.path, input, output, true);
+        }
         execute(
             &mut self.session,
             &mut self.single,
@@ -169,10 +196,35 @@ impl Decoder {
         )
     }
 
+    /// [`Decoder::run`] without touching the recurrent state: a throw-away run
+    /// (for keeping the weights in the caches) that changes no later output.
+    /// The same as `run` for a stateless decoder.
+    pub fn run_detached(&mut self, input: &[f32], output: &mut [f32]) -> Result<(), DecoderError> {
+        self.check_buffers(input, output, 1)?;
+        match self.state.as_mut() {
+            Some(s) => s.execute(&mut self.session, &self.path, input, output, false),
+            None => self.run(input, output),
+        }
+    }
+
+    /// Whether the model carries recurrent state between frames.
+    pub fn is_stateful(&self) -> bool {
+        self.state.is_some()
+    }
+
+    /// Puts the recurrent state back to its initial value (nothing to do for a
+    /// stateless decoder). Allocates nothing.
+    pub fn reset_state(&mut self) {
+        if let Some(s) = self.state.as_mut() {
+            s.reset();
+        }
+    }
+
     /// Decodes `n` frames at once: `inputs` has `n * D` values, `outputs` receives `n * M`.
     ///
     /// Tensors for the last batch size are kept and reused; a new `n` re-allocates them.
-    /// A model with a fixed batch of 1 is run frame by frame.
+    /// A model with a fixed batch of 1 is run frame by frame, and so is a
+    /// stateful one (each frame's state is the one before's), in order.
     pub fn run_batch(
         &mut self,
         inputs: &[f32],
@@ -181,6 +233,13 @@ impl Decoder {
     ) -> Result<(), DecoderError> {
         self.check_buffers(inputs, outputs, n)?;
         if n == 0 {
+            return Ok(());
+        }
+        if self.state.is_some() {
+            let (d, m) = (self.input_dim, self.output_dim);
+            for (x, y) in inputs.chunks_exact(d).zip(outputs.chunks_exact_mut(m)) {
+                self.run(x, y)?;
+            }
             return Ok(());
         }
         if n == 1 || !self.dynamic_batch {
@@ -332,12 +391,17 @@ fn bind(
     })
 }
 
+/// The outlets as references, for [`single_tensor`].
+fn all(outlets: &[Outlet]) -> Vec<&Outlet> {
+    outlets.iter().collect()
+}
+
 /// Checks that there is exactly one float32 tensor `[batch or 1, N]` and returns its name, `N`
 /// and whether its batch dimension is symbolic.
-fn single_tensor(
+pub(super) fn single_tensor(
     path: &Path,
     role: &'static str,
-    outlets: &[Outlet],
+    outlets: &[&Outlet],
 ) -> Result<(String, usize, bool), DecoderError> {
     let [outlet] = outlets else {
         return Err(DecoderError::Arity {

@@ -20,6 +20,10 @@ pub struct SampleMeta {
     pub arrival: Instant,
     /// Arrival − the sample's LSL timestamp on the local clock, in seconds.
     pub transport_s: f32,
+    /// Samples the stream lost just before this one (a gap), saturating.
+    pub missing_before: u32,
+    /// Whether this is the first sample after the stream was lost and found again.
+    pub reconnected: bool,
     /// Whether `transport_s` used liblsl's measured clock offset; before the
     /// first measurement it takes the sender's clock as ours (offset 0).
     pub corrected: bool,
@@ -134,6 +138,8 @@ mod tests {
             mp.try_push(SampleMeta {
                 arrival: now,
                 transport_s: i as f32,
+                missing_before: 0,
+                reconnected: false,
                 corrected: true,
             })
             .unwrap();

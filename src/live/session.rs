@@ -227,6 +227,7 @@ impl Worker {
                     backlog - self.max_backlog / 2,
                 );
                 Counters::add(&self.counters.dropped_samples, n as u64);
+                self.engine.discontinuity(n as u64, false);
                 let frames = (n as f64 / self.samples_per_frame).ceil() as u64;
                 Counters::add(&self.counters.dropped_frames, frames);
             }
@@ -243,6 +244,10 @@ impl Worker {
                     .flatten();
                 if let Some(d) = transport {
                     record(&mut self.engine.latency_mut().transport, d);
+                }
+                if m.missing_before > 0 || m.reconnected {
+                    self.engine
+                        .discontinuity(u64::from(m.missing_before), m.reconnected);
                 }
                 let frame = match self.engine.push_sample(&sample, m.arrival) {
                     Ok(Some(f)) => f,
@@ -865,6 +870,7 @@ pub fn run(
             path: bundle.dir.display().to_string(),
             sha256: bundle.sha256().to_string(),
             graph_cache: Some(engine.graph_cache().clone()),
+            state: engine.state_report(),
         },
         input: format!("lsl: {stream}"),
         frames: engine.frames(),

@@ -251,6 +251,8 @@ impl Reader {
         let mut pacer = Pacer::default();
         // After a failed or lost connection, the short attempts come first.
         let mut attempts = 0;
+        // Whether the next sample is the first after a reconnect.
+        let mut reconnected = false;
         start.wait();
         loop {
             if Control::should_stop(&self.control) {
@@ -263,6 +265,7 @@ impl Reader {
                 pacer.reset();
                 if conn.is_some() {
                     if ever_connected {
+                        reconnected = true;
                         Counters::add(&self.counters.reconnects, 1);
                         let away = lost_at.map_or(0.0, |t| t.elapsed().as_secs_f64());
                         tracing::warn!(
@@ -296,11 +299,13 @@ impl Reader {
                 let now = lsl::local_clock();
                 // Judged on the sender's clock, so offset updates do not look
                 // like gaps; unusable stamps are replaced (see `stamps`).
+                let mut missing_before = 0;
                 let ts = match c.stamps.check(ts, now, c.correction) {
                     Verdict::Good { ts, missing } => {
                         if missing > 0 {
                             Counters::add(&self.counters.gaps, 1);
                             Counters::add(&self.counters.missing_samples, missing);
+                            missing_before = u32::try_from(missing).unwrap_or(u32::MAX);
                         }
                         ts
                     }
@@ -324,8 +329,11 @@ impl Reader {
                 let _ = self.meta.try_push(SampleMeta {
                     arrival,
                     transport_s,
+                    missing_before,
+                    reconnected,
                     corrected: c.correction.is_some(),
                 });
+                reconnected = false;
                 pulled += 1;
                 if pulled.is_multiple_of(64) {
                     self.worker.unpark();

@@ -208,6 +208,7 @@ pub fn optimize_bundle(
     })?;
     let bundle = Bundle::load(&opts.model_path)?;
     refuse_ort_format(&bundle)?;
+    refuse_stateful(&bundle)?;
     let model = load_model(&bundle.model_path)?;
     let float_decoder = Decoder::load(&bundle.model_path, &DecoderOptions::default())?;
     let (input_dim, output_dim) = (float_decoder.input_dim(), float_decoder.output_dim());
@@ -519,12 +520,14 @@ fn write_and_check(
             path: bundle.dir.display().to_string(),
             sha256: bundle.sha256().to_string(),
             graph_cache: None,
+            state: None,
         },
         output_model: passed.then(|| ModelReport {
             name: manifest.name.clone(),
             path: final_dir.display().to_string(),
             sha256: manifest.provenance.sha256.clone(),
             graph_cache: None,
+            state: None,
         }),
         mode: cfg.mode,
         method: cfg.method,
@@ -584,6 +587,25 @@ pub fn quantization_warnings(summary: &QuantSummary) -> Vec<String> {
 
 /// Refuses a bundle whose decoder is in ORT format: it holds ONNX Runtime's already
 /// optimized graph, which cannot be read as ONNX or quantized again.
+/// Stateful decoders are not quantized yet: calibration would have to run
+/// the recurrence frame by frame, and the GRU/LSTM nodes stay float.
+fn refuse_stateful(bundle: &Bundle) -> Result<(), OptimizeError> {
+    let state = &bundle.manifest.decoder.state;
+    if state.is_empty() {
+        return Ok(());
+    }
+    Err(OptimizeError::Data {
+        reason: format!(
+            "{}: the decoder carries recurrent state ({} state input(s), first `{}`), and this build \
+             quantizes stateless decoders only; run the bundle as it is (replay, run and benchmark \
+             take it) or optimize a stateless decoder",
+            bundle.model_path.display(),
+            state.len(),
+            state[0].input
+        ),
+    })
+}
+
 fn refuse_ort_format(bundle: &Bundle) -> Result<(), OptimizeError> {
     let mut head = [0u8; 8];
     let read = std::fs::File::open(&bundle.model_path)

@@ -8,6 +8,7 @@ use super::latency::{FixedDelays, StageHistograms, record};
 use crate::bundle::Bundle;
 use crate::decoder::{Decoder, DecoderError, DecoderOptions, GraphCacheStatus};
 use crate::features::FeatureExtractor;
+use crate::report::StateReport;
 use crate::vocoder::{StreamingVocoder, VocoderError};
 use std::time::Instant;
 
@@ -69,14 +70,26 @@ pub struct Engine {
     frames: u64,
     latency: StageHistograms,
     fixed: FixedDelays,
+    /// A stateful decoder's state and its resets (`None`: stateless).
+    state: Option<StateReport>,
+    /// Missing input samples beyond which a gap resets the state.
+    reset_gap_samples: u64,
 }
 
 impl Engine {
     /// Loads the decoder, builds the front-end and vocoder, and warms them up.
     pub fn build(bundle: &Bundle, options: &DecoderOptions) -> Result<Engine, EngineError> {
         let plan = bundle.front_end_plan();
-        let decoder = Decoder::load(&bundle.model_path, options)?;
+        let specs = bundle.state_specs();
+        let decoder = Decoder::load_with_state(&bundle.model_path, options, &specs)?;
         let m = &bundle.manifest;
+        let state = (!specs.is_empty()).then(|| StateReport {
+            pairs: specs.len(),
+            values: specs.iter().map(|s| s.len()).sum(),
+            ..StateReport::default()
+        });
+        let gap_ms = m.decoder.state_reset_gap_ms.unwrap_or(m.features.hop_ms);
+        let reset_gap_samples = (gap_ms / 1000.0 * m.input.sample_rate_hz).floor() as u64;
         if decoder.input_dim() != m.decoder.input_dim
             || decoder.output_dim() != m.decoder.output_dim
         {
@@ -108,6 +121,8 @@ impl Engine {
             frames: 0,
             latency: StageHistograms::default(),
             fixed,
+            state,
+            reset_gap_samples,
         };
         engine.warm_up()?;
         Ok(engine)
@@ -126,12 +141,37 @@ impl Engine {
     /// so its weights are in the CPU caches when the next real frame comes.
     /// Between frames a live session sleeps for most of the hop, long enough
     /// for other work to evict weights of several megabytes; the next frame
-    /// then waits on main memory. Decoders are stateless (the manifest
-    /// refuses stateful ones), so a throw-away run changes no output; it
+    /// then waits on main memory. The run leaves a stateful decoder's state
+    /// as it was ([`Decoder::run_detached`]), so it changes no output; it
     /// overwrites the last frame's log-mel, which the next frame replaces
     /// anyway. Allocates nothing.
     pub fn prewarm(&mut self) -> Result<(), DecoderError> {
-        self.decoder.run(&self.zeros, &mut self.log_mel)
+        self.decoder.run_detached(&self.zeros, &mut self.log_mel)
+    }
+
+    /// Tells the engine that the stream broke before the next sample:
+    /// `missing` samples were lost, or it `reconnected`. A stateful
+    /// decoder's state is reset (and counted) when the break is longer than
+    /// the manifest's `state_reset_gap_ms`, or on any reconnect; the
+    /// front-end goes on (its filters settle within a window). Allocates
+    /// nothing.
+    pub fn discontinuity(&mut self, missing: u64, reconnected: bool) {
+        let Some(s) = self.state.as_mut() else {
+            return;
+        };
+        if reconnected {
+            s.resets_reconnect += 1;
+        } else if missing > self.reset_gap_samples {
+            s.resets_gap += 1;
+        } else {
+            return;
+        }
+        self.decoder.reset_state();
+    }
+
+    /// A stateful decoder's state and its resets so far (`None`: stateless).
+    pub fn state_report(&self) -> Option<StateReport> {
+        self.state
     }
 
     /// Feeds one multichannel sample that was taken from the source at
@@ -175,7 +215,8 @@ impl Engine {
     }
 
     /// Starts a new stream (the next recording, or after a reconnect): the
-    /// front-end and vocoder forget the old signal; the histograms keep
+    /// front-end, vocoder and a stateful decoder's state forget the old
+    /// signal (a state reset, counted); the histograms keep
     /// accumulating. Allocates the front-end anew, so call it between
     /// streams, never inside one.
     pub fn restart(&mut self) {
@@ -183,6 +224,10 @@ impl Engine {
         self.front = FeatureExtractor::new(&plan);
         self.vocoder.reset();
         self.frames = 0;
+        if let Some(s) = self.state.as_mut() {
+            s.resets_restart += 1;
+            self.decoder.reset_state();
+        }
     }
 
     /// Frames produced so far.

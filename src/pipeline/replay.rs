@@ -213,6 +213,7 @@ pub fn replay(
             path: bundle.dir.display().to_string(),
             sha256: bundle.sha256().to_string(),
             graph_cache: Some(engine.graph_cache().clone()),
+            state: engine.state_report(),
         },
         input: rec.path.display().to_string(),
         frames: engine.frames(),

@@ -106,6 +106,8 @@ pub fn manifest_for(
             output_kind: "log_mel".into(),
             output_range: [mel.log_floor.ln(), 0.0],
             stateful: false,
+            state: Vec::new(),
+            state_reset_gap_ms: None,
         },
         vocoder: VocoderSection {
             kind: "rtisi_la".into(),
