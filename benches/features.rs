@@ -26,6 +26,7 @@ fn plan() -> FrontEndPlan {
         stride: 2,
         mean: vec![0.0; 64],
         std: vec![1.0; 64],
+        layout: Default::default(),
     }
 }
 

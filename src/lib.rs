@@ -12,6 +12,7 @@ pub mod bundle;
 pub mod cli;
 pub mod decoder;
 pub mod features;
+pub mod import;
 pub mod live;
 pub mod mel;
 pub mod metrics;

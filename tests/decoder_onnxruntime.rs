@@ -187,7 +187,7 @@ fn wrong_input_rank_names_the_input_and_its_shape() {
             value: Some(type_proto::Value::TensorType(type_proto::Tensor {
                 elem_type: 1,
                 shape: protobuf::MessageField::some(TensorShapeProto {
-                    dim: [1i64, 4, 8]
+                    dim: [1i64, 4, 8, 2]
                         .iter()
                         .map(|&d| Dimension {
                             value: Some(dimension::Value::DimValue(d)),
@@ -232,7 +232,7 @@ fn wrong_input_rank_names_the_input_and_its_shape() {
     );
     let msg = err.to_string();
     assert!(
-        msg.contains("`cube`") && msg.contains("[1, 4, 8]") && msg.contains("[batch or 1, N]"),
+        msg.contains("`cube`") && msg.contains("[1, 4, 8, 2]") && msg.contains("[batch or 1, N]"),
         "{msg}"
     );
 }

@@ -24,6 +24,7 @@ fn plan(rate: f64, line: Option<f64>, future_frames: usize) -> FrontEndPlan {
         stride: 2,
         mean: vec![-3.0, -2.5, -2.0],
         std: vec![2.0, 1.0, 0.5],
+        layout: Default::default(),
     }
 }
 

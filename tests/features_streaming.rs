@@ -20,6 +20,7 @@ fn plan(future_frames: usize) -> FrontEndPlan {
         stride: 2,
         mean: vec![0.5, -0.5, 1.0],
         std: vec![2.0, 1.0, 0.5],
+        layout: Default::default(),
     }
 }
 

@@ -3,7 +3,7 @@
 //! input and output against `decoder.input_dim` / `decoder.output_dim`).
 
 use super::{Bundle, BundleError};
-use crate::onnx::{DecoderIo, load_model, parameter_count};
+use crate::onnx::{DecoderIo, graph_inputs, load_model, parameter_count};
 
 /// What the ONNX file of a bundle declares, after it matched the manifest.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,13 +20,40 @@ impl Bundle {
     /// Decodes the ONNX file and checks its graph against the manifest.
     ///
     /// A file that does not decode (truncated, not ONNX), a graph without exactly one
-    /// float `[batch, D]` input and one `[batch, M]` output, or dimensions other than
-    /// the manifest's give an error naming what was found. The hash was already checked
+    /// float `[batch, D]` input (or window, as `decoder.input_layout` says) and one
+    /// `[batch, M]` output besides the declared state, or dimensions other than the
+    /// manifest's give an error naming what was found. The hash was already checked
     /// by [`Bundle::load`].
     pub fn check_model(&self) -> Result<ModelCheck, BundleError> {
         let model = load_model(&self.model_path)?;
-        let io = crate::onnx::decoder_io(&model, &self.model_path)?;
         let d = &self.manifest.decoder;
+        let state: Vec<&str> = d
+            .state
+            .iter()
+            .flat_map(|s| [s.input.as_str(), s.output.as_str()])
+            .collect();
+        let io = crate::onnx::decoder_io_besides(&model, &self.model_path, &state)?;
+        let channels = self.manifest.input.channels;
+        let c = &self.manifest.features.context;
+        let frames = c.past_frames + 1 + c.future_frames;
+        let expected = d.input_layout.shape(channels, frames);
+        if io.input_shape != expected {
+            let described = graph_inputs(&model)
+                .iter()
+                .find(|t| t.name == io.input_name)
+                .map(|t| t.describe())
+                .unwrap_or_default();
+            let dims: Vec<String> = expected.iter().map(|n| n.to_string()).collect();
+            return Err(BundleError::InputShape {
+                path: self.model_path.clone(),
+                found: format!("`{}` is {described}", io.input_name),
+                layout: d.input_layout.name(),
+                expected: format!(
+                    "[1, {}] ({channels} channels, {frames} stacked frames)",
+                    dims.join(", ")
+                ),
+            });
+        }
         if io.input_dim != d.input_dim || io.output_dim != d.output_dim {
             return Err(BundleError::ModelShape {
                 path: self.model_path.clone(),

@@ -74,4 +74,16 @@ pub enum BundleError {
         found_in: usize,
         found_out: usize,
     },
+    #[error(
+        "{path}: input {found}, but the manifest's `decoder.input_layout: {layout}` makes \
+         {expected}; set input_layout and the context to what the model takes"
+    )]
+    InputShape {
+        path: PathBuf,
+        /// The input's name and shape.
+        found: String,
+        layout: &'static str,
+        /// The shape and what it is made of.
+        expected: String,
+    },
 }

@@ -2,6 +2,7 @@
 //! needs to run the model and nothing it must guess. These serde types are the
 //! file format only; [`super::Bundle`] turns them into typed plans.
 
+pub use crate::features::InputLayout;
 use serde::{Deserialize, Serialize};
 
 /// The manifest format this build reads and writes.
@@ -110,6 +111,11 @@ pub struct DecoderSection {
     pub output_name: String,
     /// Length of one input vector (channels × stacked frames).
     pub input_dim: usize,
+    /// How the stacked frames are laid out: `flat` (`[1, input_dim]`, newest
+    /// first; the default), `time_major` (`[1, T, C]`, oldest first) or
+    /// `channel_major` (`[1, C, T]`, oldest first), T being the stacked frames.
+    #[serde(default, skip_serializing_if = "InputLayout::is_flat")]
+    pub input_layout: InputLayout,
     /// Length of one output vector (mel bins).
     pub output_dim: usize,
     /// What the output is; `log_mel` (natural log of mel power) is the one implemented.

@@ -96,17 +96,7 @@ impl Bundle {
 
     /// The decoder's recurrent state, as the decoder binds it (empty: stateless).
     pub fn state_specs(&self) -> Vec<crate::decoder::StateSpec> {
-        self.manifest
-            .decoder
-            .state
-            .iter()
-            .map(|s| crate::decoder::StateSpec {
-                input: s.input.clone(),
-                output: s.output.clone(),
-                shape: s.shape.clone(),
-                initial: s.initial,
-            })
-            .collect()
+        state_specs(&self.manifest)
     }
 
     /// The SHA-256 of the ONNX file, as recorded (and checked) at load.
@@ -154,6 +144,20 @@ pub fn parse_manifest(text: &str, path: &Path) -> Result<Manifest, BundleError> 
     Ok(manifest)
 }
 
+/// The recurrent state a manifest declares, as the decoder binds it.
+pub fn state_specs(m: &Manifest) -> Vec<crate::decoder::StateSpec> {
+    m.decoder
+        .state
+        .iter()
+        .map(|s| crate::decoder::StateSpec {
+            input: s.input.clone(),
+            output: s.output.clone(),
+            shape: s.shape.clone(),
+            initial: s.initial,
+        })
+        .collect()
+}
+
 /// Resolves the front-end section of a manifest into a plan.
 pub fn front_end_plan(m: &Manifest) -> FrontEndPlan {
     let f = &m.features;
@@ -172,6 +176,7 @@ pub fn front_end_plan(m: &Manifest) -> FrontEndPlan {
         stride: f.context.stride,
         mean: f.normalization.mean.clone(),
         std: f.normalization.std.clone(),
+        layout: m.decoder.input_layout,
     }
 }
 

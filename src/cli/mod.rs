@@ -3,6 +3,7 @@
 
 mod benchmark;
 mod cache_args;
+mod import;
 mod inspect;
 mod latency_summary;
 #[cfg(feature = "lsl")]
@@ -42,6 +43,8 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Measure time per frame, memory, throughput and accuracy, against a reference model.
     Benchmark(benchmark::BenchmarkArgs),
+    /// Wrap an exported ONNX decoder (stateless or recurrent) into a model bundle.
+    Import(import::ImportArgs),
     /// Quantize a model bundle to INT8 and check it on held-out recordings.
     Optimize(optimize::OptimizeArgs),
     /// Summarise a model bundle or a recording.
@@ -60,6 +63,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Replay(a) => replay::run(a, cli.ort_lib.as_deref()),
         Command::Synth(a) => synth::run(a),
         Command::Train(a) => train::run(a, cli.ort_lib.as_deref()),
+        Command::Import(a) => import::run(a, cli.ort_lib.as_deref()),
         Command::Optimize(a) => optimize::run(a, cli.ort_lib.as_deref()),
         Command::Inspect(a) => inspect::run(a),
         Command::Benchmark(a) => benchmark::run(a, cli.ort_lib.as_deref()),

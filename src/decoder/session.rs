@@ -27,6 +27,8 @@ pub struct Decoder {
     input_name: String,
     output_name: String,
     input_dim: usize,
+    /// The input's dimensions after the batch (`[D]`, or a window's two).
+    input_shape: Vec<usize>,
     output_dim: usize,
     /// Whether the model accepts any batch size (a symbolic first dimension).
     dynamic_batch: bool,
@@ -118,26 +120,25 @@ impl Decoder {
             reason,
         };
 
-        let (input_name, input_dim, in_dynamic, output_name, output_dim, out_dynamic, state) =
-            if states.is_empty() {
-                let (i, d, di) = single_tensor(model_path, "input", &all(session.inputs()))?;
-                let (o, m, dm) = single_tensor(model_path, "output", &all(session.outputs()))?;
-                (i, d, di, o, m, dm, None)
-            } else {
-                let b = state::bind(model_path, session.inputs(), session.outputs(), states)?;
-                let (i, d, o, m) = (b.input_name, b.input_dim, b.output_name, b.output_dim);
-                (i, d, false, o, m, false, Some(b.tensors))
-            };
-        let single =
-            bind(&output_name, 1, input_dim, output_dim).map_err(|e| session_err(e.to_string()))?;
+        let (input, output, state) = if states.is_empty() {
+            let i = single_tensor(model_path, "input", &all(session.inputs()))?;
+            let o = single_tensor(model_path, "output", &all(session.outputs()))?;
+            (i, o, None)
+        } else {
+            let b = state::bind(model_path, session.inputs(), session.outputs(), states)?;
+            (b.input, b.output, Some(b.tensors))
+        };
+        let single = bind(&output.name, 1, &input.shape, output.dim)
+            .map_err(|e| session_err(e.to_string()))?;
         Ok(Decoder {
             session,
             path: model_path.to_path_buf(),
-            input_name,
-            output_name,
-            input_dim,
-            output_dim,
-            dynamic_batch: in_dynamic && out_dynamic,
+            input_name: input.name,
+            output_name: output.name,
+            input_dim: input.dim,
+            input_shape: input.shape,
+            output_dim: output.dim,
+            dynamic_batch: input.dynamic && output.dynamic && state.is_none(),
             single,
             batch: None,
             state,
@@ -153,6 +154,12 @@ impl Decoder {
     /// Returns the number of features per input frame (`D`).
     pub fn input_dim(&self) -> usize {
         self.input_dim
+    }
+
+    /// The input's dimensions after the batch: `[D]` for a flat frame, or a
+    /// sequence window's two (`[T, C]` or `[C, T]`).
+    pub fn input_shape(&self) -> &[usize] {
+        &self.input_shape
     }
 
     /// Returns the number of values per output frame (`M`).
@@ -253,7 +260,7 @@ impl Decoder {
         }
         if self.batch.as_ref().is_none_or(|b| b.frames != n) {
             let bound =
-                bind(&self.output_name, n, self.input_dim, self.output_dim).map_err(|e| {
+                bind(&self.output_name, n, &self.input_shape, self.output_dim).map_err(|e| {
                     DecoderError::Run {
                         path: self.path.clone(),
                         reason: e.to_string(),
@@ -376,11 +383,14 @@ fn execute(
 fn bind(
     output_name: &str,
     frames: usize,
-    input_dim: usize,
+    input_shape: &[usize],
     output_dim: usize,
 ) -> ort::Result<Bound> {
     let allocator = Allocator::default();
-    let input = Tensor::<f32>::new(&allocator, [frames, input_dim])?;
+    let shape: Vec<usize> = std::iter::once(frames)
+        .chain(input_shape.iter().copied())
+        .collect();
+    let input = Tensor::<f32>::new(&allocator, shape)?;
     let output = Tensor::<f32>::new(&allocator, [frames, output_dim])?;
     let options =
         RunOptions::new()?.with_outputs(OutputSelector::default().preallocate(output_name, output));
@@ -396,13 +406,25 @@ fn all(outlets: &[Outlet]) -> Vec<&Outlet> {
     outlets.iter().collect()
 }
 
-/// Checks that there is exactly one float32 tensor `[batch or 1, N]` and returns its name, `N`
-/// and whether its batch dimension is symbolic.
+/// The frame input or output of a decoder, as its model declares it.
+pub(super) struct FrameTensor {
+    pub name: String,
+    /// Values per frame (the product of `shape`).
+    pub dim: usize,
+    /// Whether the batch dimension is symbolic.
+    pub dynamic: bool,
+    /// The dimensions after the batch: `[N]`, or `[T, C]` / `[C, T]` for a
+    /// sequence window input.
+    pub shape: Vec<usize>,
+}
+
+/// Checks that there is exactly one float32 tensor `[batch or 1, N]` (an
+/// input may also be a window `[batch or 1, A, B]`) and returns it.
 pub(super) fn single_tensor(
     path: &Path,
     role: &'static str,
     outlets: &[&Outlet],
-) -> Result<(String, usize, bool), DecoderError> {
+) -> Result<FrameTensor, DecoderError> {
     let [outlet] = outlets else {
         return Err(DecoderError::Arity {
             path: path.to_path_buf(),
@@ -443,12 +465,19 @@ pub(super) fn single_tensor(
         dims.join(", "),
         shape.len()
     );
-    if *ty != TensorElementType::Float32 || shape.len() != 2 {
+    let rank_ok = shape.len() == 2 || (role == "input" && shape.len() == 3);
+    if *ty != TensorElementType::Float32 || !rank_ok {
         return Err(signature(described));
     }
-    let (batch, features) = (shape[0], shape[1]);
-    if !(batch == 1 || batch < 0) || features <= 0 {
+    let batch = shape[0];
+    if !(batch == 1 || batch < 0) || shape[1..].iter().any(|&d| d <= 0) {
         return Err(signature(described));
     }
-    Ok((outlet.name().to_string(), features as usize, batch < 0))
+    let tail: Vec<usize> = shape[1..].iter().map(|&d| d as usize).collect();
+    Ok(FrameTensor {
+        name: outlet.name().to_string(),
+        dim: tail.iter().product(),
+        dynamic: batch < 0,
+        shape: tail,
+    })
 }

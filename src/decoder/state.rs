@@ -74,10 +74,8 @@ pub struct StatefulBound {
 /// What [`bind`] found: the bound tensors and the frame tensors' names and sizes.
 pub struct Bound {
     pub tensors: StatefulBound,
-    pub input_name: String,
-    pub input_dim: usize,
-    pub output_name: String,
-    pub output_dim: usize,
+    pub(super) input: super::session::FrameTensor,
+    pub(super) output: super::session::FrameTensor,
 }
 
 /// Matches `specs` to the model's inputs and outputs, checks their shapes,
@@ -132,8 +130,11 @@ pub fn bind(
     let is_state_out = |o: &Outlet| specs.iter().any(|s| s.output == o.name());
     let frame_in: Vec<&Outlet> = inputs.iter().filter(|o| !is_state_in(o)).collect();
     let frame_out: Vec<&Outlet> = outputs.iter().filter(|o| !is_state_out(o)).collect();
-    let (input_name, input_dim, _) = super::session::single_tensor(path, "input", &frame_in)?;
-    let (output_name, output_dim, _) = super::session::single_tensor(path, "output", &frame_out)?;
+    let input = super::session::single_tensor(path, "input", &frame_in)?;
+    let output = super::session::single_tensor(path, "output", &frame_out)?;
+    let frame_shape: Vec<usize> = std::iter::once(1)
+        .chain(input.shape.iter().copied())
+        .collect();
 
     let alloc_err = |e: ort::Error| DecoderError::Session {
         path: path.to_path_buf(),
@@ -157,13 +158,14 @@ pub fn bind(
             }
             None => {
                 frame = i;
-                tensors.push(Tensor::<f32>::new(&allocator, [1, input_dim]).map_err(alloc_err)?);
+                tensors
+                    .push(Tensor::<f32>::new(&allocator, frame_shape.clone()).map_err(alloc_err)?);
             }
         }
     }
     let mut selector = OutputSelector::default().preallocate(
-        output_name.clone(),
-        Tensor::<f32>::new(&allocator, [1, output_dim]).map_err(alloc_err)?,
+        output.name.clone(),
+        Tensor::<f32>::new(&allocator, [1, output.dim]).map_err(alloc_err)?,
     );
     for spec in specs {
         selector = selector.preallocate(
@@ -175,17 +177,15 @@ pub fn bind(
     let mut bound = StatefulBound {
         inputs: tensors,
         frame,
-        output: output_name.clone(),
+        output: output.name.clone(),
         pairs,
         options,
     };
     bound.reset();
     Ok(Bound {
         tensors: bound,
-        input_name,
-        input_dim,
-        output_name,
-        output_dim,
+        input,
+        output,
     })
 }
 

@@ -37,6 +37,51 @@ pub struct FrontEndPlan {
     pub mean: Vec<f32>,
     /// Per-channel standard deviation of the log power; empty means none.
     pub std: Vec<f32>,
+    /// How the stacked frames are laid out in one decoder input.
+    pub layout: InputLayout,
+}
+
+/// How the context frames of one decoder input are laid out: a flat vector
+/// newest first (what `neurospeak train` makes), or a sequence window oldest
+/// first, as PyTorch exports take it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InputLayout {
+    /// `[1, frames x channels]`, newest frame first.
+    #[default]
+    Flat,
+    /// `[1, T, C]`: T frames oldest first, each its C channels (a batch-first
+    /// recurrent or attention model).
+    TimeMajor,
+    /// `[1, C, T]`: per channel its T frames, oldest first (a 1-D convolution
+    /// over time).
+    ChannelMajor,
+}
+
+impl InputLayout {
+    /// The input's shape without the batch dimension, for `channels` channels
+    /// and `frames` stacked frames.
+    pub fn shape(self, channels: usize, frames: usize) -> Vec<usize> {
+        match self {
+            InputLayout::Flat => vec![channels * frames],
+            InputLayout::TimeMajor => vec![frames, channels],
+            InputLayout::ChannelMajor => vec![channels, frames],
+        }
+    }
+
+    /// The manifest's name of the layout.
+    pub fn name(self) -> &'static str {
+        match self {
+            InputLayout::Flat => "flat",
+            InputLayout::TimeMajor => "time_major",
+            InputLayout::ChannelMajor => "channel_major",
+        }
+    }
+
+    /// Whether this is the flat layout (the default, left out of manifests).
+    pub fn is_flat(&self) -> bool {
+        *self == InputLayout::Flat
+    }
 }
 
 /// The quality factor of the line-noise notches (about 1.7 Hz wide at 50 Hz).
@@ -260,21 +305,42 @@ impl FeatureExtractor {
         }
     }
 
-    /// Writes the newest-first context stack: future frames first (furthest
-    /// ahead first), then the centre frame, then the past, furthest last.
-    /// Frames from before the start of the stream are zero (the mean).
+    /// Writes the context stack in the plan's layout. Flat: newest first,
+    /// future frames first (furthest ahead first), then the centre frame,
+    /// then the past, furthest last. A sequence layout holds the same frames
+    /// oldest first. Frames from before the start of the stream are zero (the
+    /// mean).
     fn stack(&mut self) {
         let ch = self.plan.channels;
         let stride = self.plan.stride;
         let total = self.plan.stacked_frames();
         for slot in 0..total {
             let age = slot * stride; // how many frames older than the newest
-            let dst = &mut self.stacked[slot * ch..(slot + 1) * ch];
-            if (age as u64) < self.frames_seen {
+            let src = if (age as u64) < self.frames_seen {
                 let idx = (self.history_pos + self.history_len - age) % self.history_len;
-                dst.copy_from_slice(&self.history[idx * ch..(idx + 1) * ch]);
+                Some(&self.history[idx * ch..(idx + 1) * ch])
             } else {
-                dst.fill(0.0);
+                None
+            };
+            match self.plan.layout {
+                InputLayout::Flat | InputLayout::TimeMajor => {
+                    let pos = if self.plan.layout == InputLayout::Flat {
+                        slot
+                    } else {
+                        total - 1 - slot
+                    };
+                    let dst = &mut self.stacked[pos * ch..(pos + 1) * ch];
+                    match src {
+                        Some(src) => dst.copy_from_slice(src),
+                        None => dst.fill(0.0),
+                    }
+                }
+                InputLayout::ChannelMajor => {
+                    let pos = total - 1 - slot;
+                    for c in 0..ch {
+                        self.stacked[c * total + pos] = src.map_or(0.0, |s| s[c]);
+                    }
+                }
             }
         }
     }
@@ -313,6 +379,7 @@ mod tests {
             stride: 2,
             mean: vec![],
             std: vec![],
+            layout: InputLayout::Flat,
         }
     }
 
@@ -408,6 +475,38 @@ mod tests {
         assert_eq!(stacked[0..3], [single[0], 0.0, 0.0]);
         assert_eq!(stacked[3..6], [single[1], single[0], 0.0]);
         assert_eq!(stacked[30..33], [single[10], single[9], single[8]]);
+    }
+
+    #[test]
+    fn sequence_layouts_hold_the_flat_stack_oldest_first() {
+        let mut p = plan(3);
+        p.past_frames = 2;
+        p.stride = 1;
+        let x = noise(3 * 2048, 5);
+        let flat = FeatureExtractor::run_batch(&p, &x);
+        let (ch, t) = (3, 3);
+        for layout in [InputLayout::TimeMajor, InputLayout::ChannelMajor] {
+            let q = FrontEndPlan {
+                layout,
+                ..p.clone()
+            };
+            let seq = FeatureExtractor::run_batch(&q, &x);
+            assert_eq!(seq.len(), flat.len());
+            for (f, s) in flat.chunks_exact(ch * t).zip(seq.chunks_exact(ch * t)) {
+                for slot in 0..t {
+                    for c in 0..ch {
+                        let oldest_first = t - 1 - slot;
+                        let at = match layout {
+                            InputLayout::TimeMajor => oldest_first * ch + c,
+                            _ => c * t + oldest_first,
+                        };
+                        assert_eq!(s[at], f[slot * ch + c], "{layout:?} slot {slot} ch {c}");
+                    }
+                }
+            }
+        }
+        assert_eq!(InputLayout::ChannelMajor.shape(3, 5), [3, 5]);
+        assert_eq!(InputLayout::TimeMajor.shape(3, 5), [5, 3]);
     }
 
     #[test]

@@ -6,4 +6,4 @@
 pub mod filters;
 mod frontend;
 
-pub use frontend::{FeatureExtractor, FrontEndPlan, NOTCH_Q};
+pub use frontend::{FeatureExtractor, FrontEndPlan, InputLayout, NOTCH_Q};

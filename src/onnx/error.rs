@@ -93,7 +93,8 @@ pub enum OnnxError {
     /// The decoder's single input or output has the wrong type or shape.
     #[error(
         "model `{path}` {role} `{name}` is {found}: expected a float32 tensor of shape [batch or 1, N] \
-         with fixed N; re-export the decoder with a 2-D {role}"
+         with fixed N (an input may also be a window [batch or 1, T, C] or [batch or 1, C, T]); \
+         re-export the decoder with such a {role}"
     )]
     Signature {
         /// The file involved.

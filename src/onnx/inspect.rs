@@ -147,8 +147,11 @@ pub fn graph_outputs(model: &ModelProto) -> Vec<TensorSignature> {
 pub struct DecoderIo {
     /// The input tensor's name.
     pub input_name: String,
-    /// Features per input frame (`D` of `[batch, D]`).
+    /// Features per input frame (`D` of `[batch, D]`, or `A x B` of a window
+    /// `[batch, A, B]`).
     pub input_dim: usize,
+    /// The input's dimensions after the batch (`[D]` or `[A, B]`).
+    pub input_shape: Vec<usize>,
     /// The output tensor's name.
     pub output_name: String,
     /// Values per output frame (`M` of `[batch, M]`).
@@ -161,13 +164,31 @@ pub struct DecoderIo {
 /// session enforces: exactly one float32 input and one float32 output, each of shape
 /// `[batch or 1, N]` with a fixed `N > 0`.
 pub fn decoder_io(model: &ModelProto, path: &Path) -> Result<DecoderIo, OnnxError> {
-    let (input_name, input_dim, in_dynamic) = single(path, "input", &graph_inputs(model))?;
-    let (output_name, output_dim, out_dynamic) = single(path, "output", &graph_outputs(model))?;
+    decoder_io_besides(model, path, &[])
+}
+
+/// [`decoder_io`] of a stateful decoder: the tensors named in `state` (its
+/// state inputs and outputs) are left aside; the input may be a window
+/// `[batch or 1, A, B]`.
+pub fn decoder_io_besides(
+    model: &ModelProto,
+    path: &Path,
+    state: &[&str],
+) -> Result<DecoderIo, OnnxError> {
+    let keep = |list: Vec<TensorSignature>| -> Vec<TensorSignature> {
+        list.into_iter()
+            .filter(|t| !state.contains(&t.name.as_str()))
+            .collect()
+    };
+    let (input_name, input_shape, in_dynamic) = single(path, "input", &keep(graph_inputs(model)))?;
+    let (output_name, output_shape, out_dynamic) =
+        single(path, "output", &keep(graph_outputs(model)))?;
     Ok(DecoderIo {
         input_name,
-        input_dim,
+        input_dim: input_shape.iter().product(),
+        input_shape,
         output_name,
-        output_dim,
+        output_dim: output_shape.iter().product(),
         dynamic_batch: in_dynamic && out_dynamic,
     })
 }
@@ -176,7 +197,7 @@ fn single(
     path: &Path,
     role: &'static str,
     tensors: &[TensorSignature],
-) -> Result<(String, usize, bool), OnnxError> {
+) -> Result<(String, Vec<usize>, bool), OnnxError> {
     let [t] = tensors else {
         return Err(OnnxError::Arity {
             path: path.to_path_buf(),
@@ -198,19 +219,22 @@ fn single(
     if t.elem_type != Some(DataType::FLOAT.value()) {
         return Err(refuse());
     }
-    let Some([batch, features]) = t.dims.as_deref() else {
+    let dims = t.dims.as_deref().unwrap_or_default();
+    let rank_ok = dims.len() == 2 || (role == "input" && dims.len() == 3);
+    if !rank_ok {
         return Err(refuse());
-    };
-    let dynamic = match batch {
+    }
+    let dynamic = match &dims[0] {
         Dim::Fixed(1) => false,
         Dim::Symbolic(_) | Dim::Unknown => true,
         Dim::Fixed(_) => return Err(refuse()),
     };
-    match features {
-        Dim::Fixed(n) if *n > 0 => {
-            let n = usize::try_from(*n).map_err(|_| refuse())?;
-            Ok((t.name.clone(), n, dynamic))
+    let mut shape = Vec::with_capacity(dims.len() - 1);
+    for d in &dims[1..] {
+        match d {
+            Dim::Fixed(n) if *n > 0 => shape.push(usize::try_from(*n).map_err(|_| refuse())?),
+            _ => return Err(refuse()),
         }
-        _ => Err(refuse()),
     }
+    Ok((t.name.clone(), shape, dynamic))
 }

@@ -17,8 +17,8 @@ pub use dense::{
 };
 pub use error::OnnxError;
 pub use inspect::{
-    DecoderIo, Dim, TensorSignature, decoder_io, graph_inputs, graph_outputs, metadata,
-    parameter_count,
+    DecoderIo, Dim, TensorSignature, decoder_io, decoder_io_besides, graph_inputs, graph_outputs,
+    metadata, parameter_count,
 };
 pub use io::{load_model, parse_model, save_model};
 pub use onnx_protobuf::ModelProto;

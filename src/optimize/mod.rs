@@ -209,6 +209,7 @@ pub fn optimize_bundle(
     let bundle = Bundle::load(&opts.model_path)?;
     refuse_ort_format(&bundle)?;
     refuse_stateful(&bundle)?;
+    refuse_window(&bundle)?;
     let model = load_model(&bundle.model_path)?;
     let float_decoder = Decoder::load(&bundle.model_path, &DecoderOptions::default())?;
     let (input_dim, output_dim) = (float_decoder.input_dim(), float_decoder.output_dim());
@@ -602,6 +603,23 @@ fn refuse_stateful(bundle: &Bundle) -> Result<(), OptimizeError> {
             bundle.model_path.display(),
             state.len(),
             state[0].input
+        ),
+    })
+}
+
+/// Sequence-window decoders (`[1, T, C]` inputs) are not quantized yet: the
+/// calibration probe feeds `[batch, D]` frames.
+fn refuse_window(bundle: &Bundle) -> Result<(), OptimizeError> {
+    let layout = bundle.manifest.decoder.input_layout;
+    if layout.is_flat() {
+        return Ok(());
+    }
+    Err(OptimizeError::Data {
+        reason: format!(
+            "{}: the decoder takes a window of frames (`decoder.input_layout: {}`), and this \
+             build quantizes decoders with a flat [batch, D] input only; run the bundle as it is",
+            bundle.model_path.display(),
+            layout.name()
         ),
     })
 }

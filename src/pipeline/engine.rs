@@ -51,6 +51,17 @@ pub enum EngineError {
         found_in: usize,
         found_out: usize,
     },
+    #[error(
+        "{model}: the decoder's input is [1, {found}], but the manifest's \
+         `decoder.input_layout: {layout}` makes [1, {want}]; set input_layout and the context \
+         to what the model takes"
+    )]
+    Layout {
+        model: String,
+        layout: &'static str,
+        want: String,
+        found: String,
+    },
 }
 
 /// Frames run through the decoder and vocoder during warm-up.
@@ -99,6 +110,24 @@ impl Engine {
                 want_out: m.decoder.output_dim,
                 found_in: decoder.input_dim(),
                 found_out: decoder.output_dim(),
+            });
+        }
+        let want = m
+            .decoder
+            .input_layout
+            .shape(plan.channels, plan.stacked_frames());
+        if decoder.input_shape() != want.as_slice() {
+            let dims = |d: &[usize]| {
+                d.iter()
+                    .map(|n| n.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            return Err(EngineError::Layout {
+                model: bundle.model_path.display().to_string(),
+                layout: m.decoder.input_layout.name(),
+                want: dims(&want),
+                found: dims(decoder.input_shape()),
             });
         }
         let vocoder = StreamingVocoder::new(&bundle.vocoder_config())?;

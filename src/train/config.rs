@@ -63,41 +63,10 @@ pub struct RidgeConfig {
 }
 
 impl TrainConfig {
-    /// The mel analysis of the training targets and of the bundle's vocoder:
-    /// the corpus's audio rate and mel bands, the configured window, the
-    /// front-end's hop. The FFT is at least 640 points (the window zero-padded)
-    /// so that short windows keep every mel band non-empty.
+    /// The mel analysis of the training targets and of the bundle's vocoder
+    /// ([`mel_for`] of its front-end and vocoder sections).
     pub fn mel(&self) -> Result<MelConfig, String> {
-        let base = crate::synth::mel_config();
-        let rate = f64::from(base.sample_rate);
-        let hop = self.features.hop_ms * rate / 1000.0;
-        let win = self.vocoder.window_ms * rate / 1000.0;
-        let whole = |x: f64| x.is_finite() && x >= 1.0 && (x - x.round()).abs() < 1e-6;
-        if !whole(hop) {
-            return Err(format!(
-                "field `features.hop_ms`: expected a whole number of audio samples at {rate} Hz, \
-                 found {} ms ({hop} samples); use a multiple of {} ms",
-                self.features.hop_ms,
-                1000.0 / rate
-            ));
-        }
-        let whole_win = whole(win);
-        let (hop, win) = (hop.round() as usize, win.round() as usize);
-        if !whole_win || win < 2 * hop || win % hop != 0 {
-            return Err(format!(
-                "field `vocoder.window_ms`: expected a whole number of hops ({} ms each), at least \
-                 two, found {} ms",
-                self.features.hop_ms, self.vocoder.window_ms
-            ));
-        }
-        let mel = MelConfig {
-            n_fft: win.max(base.n_fft),
-            win_length: win,
-            hop_length: hop,
-            ..base
-        };
-        mel.validate().map_err(|e| e.to_string())?;
-        Ok(mel)
+        mel_for(&self.features, &self.vocoder)
     }
 
     /// Reads and checks a configuration file.
@@ -134,6 +103,43 @@ impl TrainConfig {
         cfg.mel().map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(cfg)
     }
+}
+
+/// The mel analysis of a front-end's targets and of its vocoder: the corpus's
+/// audio rate and mel bands, the configured window, the front-end's hop. The
+/// FFT is at least 640 points (the window zero-padded) so that short windows
+/// keep every mel band non-empty.
+pub fn mel_for(features: &FeaturesConfig, vocoder: &VocoderTuning) -> Result<MelConfig, String> {
+    let base = crate::synth::mel_config();
+    let rate = f64::from(base.sample_rate);
+    let hop = features.hop_ms * rate / 1000.0;
+    let win = vocoder.window_ms * rate / 1000.0;
+    let whole = |x: f64| x.is_finite() && x >= 1.0 && (x - x.round()).abs() < 1e-6;
+    if !whole(hop) {
+        return Err(format!(
+            "field `features.hop_ms`: expected a whole number of audio samples at {rate} Hz, \
+             found {} ms ({hop} samples); use a multiple of {} ms",
+            features.hop_ms,
+            1000.0 / rate
+        ));
+    }
+    let whole_win = whole(win);
+    let (hop, win) = (hop.round() as usize, win.round() as usize);
+    if !whole_win || win < 2 * hop || win % hop != 0 {
+        return Err(format!(
+            "field `vocoder.window_ms`: expected a whole number of hops ({} ms each), at least \
+             two, found {} ms",
+            features.hop_ms, vocoder.window_ms
+        ));
+    }
+    let mel = MelConfig {
+        n_fft: win.max(base.n_fft),
+        win_length: win,
+        hop_length: hop,
+        ..base
+    };
+    mel.validate().map_err(|e| e.to_string())?;
+    Ok(mel)
 }
 
 #[cfg(test)]

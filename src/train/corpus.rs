@@ -3,7 +3,7 @@
 //! baseline and the configured decoder are fitted, compared on held-out
 //! recordings, exported to ONNX and written with a manifest.
 
-use super::config::TrainConfig;
+use super::config::{FeaturesConfig, TrainConfig, VocoderTuning};
 use super::{Dataset, EpochStats, fold_output_affine, predict_dense, select_ridge, train_mlp};
 use crate::bundle::manifest::*;
 use crate::bundle::{front_end_plan, sha256_file, write_manifest};
@@ -59,6 +59,30 @@ pub fn list_recordings(dir: &Path) -> Result<Vec<PathBuf>, String> {
     Ok(files)
 }
 
+/// Checks every recording has the first one's channel count and rate: a
+/// model runs on one montage.
+pub fn check_montage(recs: &[Recording]) -> Result<(), String> {
+    let Some(first) = recs.first() else {
+        return Ok(());
+    };
+    for r in &recs[1..] {
+        if r.eeg.channel_count != first.eeg.channel_count
+            || r.eeg.sample_rate != first.eeg.sample_rate
+        {
+            return Err(format!(
+                "{}: {} channels at {} Hz, but {} has {} at {} Hz; a model runs on one montage",
+                r.path.display(),
+                r.eeg.channel_count,
+                r.eeg.sample_rate,
+                first.path.display(),
+                first.eeg.channel_count,
+                first.eeg.sample_rate
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// A manifest for `channels` EEG channels at `rate` Hz with the front-end
 /// and vocoder of `cfg`; normalisation is the identity and provenance empty
 /// until training fills them in.
@@ -68,7 +92,18 @@ pub fn manifest_for(
     rate: f64,
     mel: &MelConfig,
 ) -> Manifest {
-    let f = &cfg.features;
+    front_end_manifest(&cfg.features, &cfg.vocoder, channel_names, rate, mel)
+}
+
+/// [`manifest_for`] from the front-end and vocoder sections alone (what
+/// `neurospeak import` is given).
+pub fn front_end_manifest(
+    f: &FeaturesConfig,
+    vocoder: &VocoderTuning,
+    channel_names: &[String],
+    rate: f64,
+    mel: &MelConfig,
+) -> Manifest {
     let ch = channel_names.len();
     Manifest {
         format_version: FORMAT_VERSION,
@@ -102,6 +137,7 @@ pub fn manifest_for(
             input_name: "features".into(),
             output_name: "log_mel".into(),
             input_dim: ch * (f.past_frames + 1 + f.future_frames),
+            input_layout: InputLayout::Flat,
             output_dim: mel.n_mels,
             output_kind: "log_mel".into(),
             output_range: [mel.log_floor.ln(), 0.0],
@@ -119,8 +155,8 @@ pub fn manifest_for(
             f_min_hz: mel.f_min,
             f_max_hz: mel.f_max,
             log_floor: mel.log_floor,
-            lookahead_frames: cfg.vocoder.lookahead_frames,
-            iterations: cfg.vocoder.iterations,
+            lookahead_frames: vocoder.lookahead_frames,
+            iterations: vocoder.iterations,
         },
         provenance: Provenance::default(),
         optimization: None,
@@ -129,7 +165,7 @@ pub fn manifest_for(
 
 /// Per-channel mean and standard deviation of the raw log power over the
 /// training recordings.
-fn channel_statistics(plan: &FrontEndPlan, recs: &[Recording]) -> (Vec<f32>, Vec<f32>) {
+pub fn channel_statistics(plan: &FrontEndPlan, recs: &[Recording]) -> (Vec<f32>, Vec<f32>) {
     let mut raw = plan.clone();
     raw.past_frames = 0;
     raw.future_frames = 0;
@@ -238,22 +274,8 @@ pub fn train_bundle(
     for f in &files {
         recs.push(recording::load(f).map_err(|e| e.to_string())?);
     }
+    check_montage(&recs)?;
     let first = &recs[0];
-    for r in &recs[1..] {
-        if r.eeg.channel_count != first.eeg.channel_count
-            || r.eeg.sample_rate != first.eeg.sample_rate
-        {
-            return Err(format!(
-                "{}: {} channels at {} Hz, but {} has {} at {} Hz; a model is trained on one montage",
-                r.path.display(),
-                r.eeg.channel_count,
-                r.eeg.sample_rate,
-                first.path.display(),
-                first.eeg.channel_count,
-                first.eeg.sample_rate
-            ));
-        }
-    }
     let mel = cfg.mel()?;
     let mut manifest = manifest_for(cfg, &first.eeg.channel_labels, first.eeg.sample_rate, &mel);
     let n_test = cfg.holdout_recordings;

@@ -1,0 +1,459 @@
+//! `neurospeak import` on decoders the project did not write: a GRU, an LSTM
+//! and a causal 1-D convolution written by the `onnx` Python package at
+//! opsets 13 and 17 (`tests/peers/recurrent_models.py`). Each is imported
+//! with its state inferred, replayed on a synthetic recording, and its decoded
+//! frames compared with Python onnxruntime's run of the same front-end frames
+//! (`tests/peers/run_stateful.py`); and models that do not fit are refused
+//! with errors that name the tensor.
+//!
+//! These tests need ONNX Runtime, flite and the venv's `onnx` and
+//! `onnxruntime`; without them they print a skip message (a failure with
+//! NEUROSPEAK_REQUIRE_PEERS=1).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+use neurospeak::bundle::{Bundle, sha256_file};
+use neurospeak::features::FeatureExtractor;
+use neurospeak::pipeline::{ReplayOptions, replay};
+use neurospeak::recording;
+
+/// EEG channels of the test recordings: the models take one frame of them.
+const CHANNELS: usize = 8;
+/// Mel bins of the shipped vocoder settings.
+const MELS: usize = 40;
+/// Float32 recurrences in two builds of ONNX Runtime: equal to rounding.
+const TOLERANCE: f32 = 1e-4;
+
+struct Fixture {
+    dir: PathBuf,
+    data: PathBuf,
+    /// The peer's models: name and its JSON description.
+    models: Vec<(String, serde_json::Value)>,
+}
+
+fn neurospeak() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_neurospeak"));
+    c.env("NEUROSPEAK_LOG", "warn")
+        .env("NEUROSPEAK_CACHE_DIR", common::test_cache_dir())
+        .current_dir(common::root());
+    c
+}
+
+/// Two 8-channel recordings and the peer's six models, made once.
+fn fixture() -> Option<&'static Fixture> {
+    static FIXTURE: OnceLock<Option<Fixture>> = OnceLock::new();
+    FIXTURE
+        .get_or_init(|| {
+            if !common::onnxruntime() || !common::flite() {
+                return None;
+            }
+            let python = common::venv_python()?;
+            let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("import-fixture");
+            let _ = std::fs::remove_dir_all(&dir);
+            let data = dir.join("data");
+            let ok = neurospeak()
+                .args([
+                    "synth",
+                    "--seed",
+                    "5",
+                    "--recordings",
+                    "2",
+                    "--utterances",
+                    "2",
+                ])
+                .args(["--channels", &CHANNELS.to_string(), "--out"])
+                .arg(&data)
+                .stdout(Stdio::null())
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "synth failed");
+            let out = Command::new(&python)
+                .arg(common::root().join("tests/peers/recurrent_models.py"))
+                .arg(dir.join("peer"))
+                .args([CHANNELS.to_string(), MELS.to_string()])
+                .output()
+                .expect("run the onnx peer");
+            assert!(
+                out.status.success(),
+                "the onnx peer failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            let models: Vec<(String, serde_json::Value)> = json
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            assert_eq!(models.len(), 6, "GRU, LSTM and conv at two opsets");
+            Some(Fixture { dir, data, models })
+        })
+        .as_ref()
+}
+
+fn import(f: &Fixture, model: &Path, out: &Path, extra: &[&str]) -> Output {
+    import_with(
+        f,
+        model,
+        out,
+        &common::root().join("configs/import.yaml"),
+        extra,
+    )
+}
+
+fn import_with(f: &Fixture, model: &Path, out: &Path, config: &Path, extra: &[&str]) -> Output {
+    neurospeak()
+        .arg("import")
+        .arg("--onnx")
+        .arg(model)
+        .arg("--config")
+        .arg(config)
+        .arg("--data-dir")
+        .arg(&f.data)
+        .arg("--output-dir")
+        .arg(out)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn write_f32(path: &Path, values: &[f32]) {
+    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// Runs a peer script and fails the test with its stderr if it fails.
+fn peer(python: &Path, args: &[&std::ffi::OsStr]) -> Vec<u8> {
+    let out = Command::new(python).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "peer {:?} failed: {}",
+        args.first(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// The largest difference between `got` and onnxruntime's `expected`
+/// clamped into the bundle's output range, as the engine clamps.
+fn worst_difference(got: &[f32], expected: &[f32], range: [f32; 2]) -> f32 {
+    assert_eq!(got.len(), expected.len(), "frame counts");
+    got.iter()
+        .zip(expected)
+        .map(|(a, b)| (a - b.clamp(range[0], range[1])).abs())
+        .fold(0.0f32, f32::max)
+}
+
+fn read_f32(path: &Path) -> Vec<f32> {
+    std::fs::read(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
+#[test]
+fn recurrent_models_import_and_replay_as_onnxruntime_runs_them() {
+    let Some(f) = fixture() else {
+        return;
+    };
+    let python = common::venv_python().unwrap();
+    let rec_path = f.data.join("rec_000.xdf");
+    let rec = recording::load(&rec_path).unwrap();
+    for (name, meta) in &f.models {
+        let source = f.dir.join("peer").join(format!("{name}.onnx"));
+        let out_dir = f.dir.join("bundles").join(name);
+        let out = import(f, &source, &out_dir, &[]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{name}: import failed: {stderr}");
+        assert!(
+            stdout.contains("check run: ") && stdout.contains("Pearson r"),
+            "{stdout}"
+        );
+
+        // The manifest: the state the peer declared, found without being told.
+        let bundle = Bundle::load(&out_dir).unwrap();
+        let d = &bundle.manifest.decoder;
+        assert_eq!((d.input_name.as_str(), d.output_name.as_str()), ("x", "y"));
+        assert_eq!((d.input_dim, d.output_dim), (CHANNELS, MELS));
+        assert!(d.stateful);
+        let declared: Vec<(String, String, Vec<usize>)> = meta["state"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["input"].as_str().unwrap().to_string(),
+                    s["output"].as_str().unwrap().to_string(),
+                    serde_json::from_value(s["shape"].clone()).unwrap(),
+                )
+            })
+            .collect();
+        let found: Vec<(String, String, Vec<usize>)> = d
+            .state
+            .iter()
+            .map(|s| (s.input.clone(), s.output.clone(), s.shape.clone()))
+            .collect();
+        assert_eq!(found, declared, "{name}");
+        // The exporter's file, unchanged.
+        assert_eq!(bundle.sha256(), sha256_file(&source).unwrap());
+        assert_eq!(
+            bundle.manifest.features.normalization.mean.len(),
+            CHANNELS,
+            "{name}"
+        );
+
+        // Replay in this process; onnxruntime in Python on the same frames.
+        let outcome = replay(&bundle, &rec, &ReplayOptions::default(), &mut |_| {}).unwrap();
+        let x = FeatureExtractor::run_batch(&bundle.front_end_plan(), &rec.eeg.samples);
+        let x_file = f.dir.join(format!("{name}.frames.f32"));
+        let y_file = f.dir.join(format!("{name}.ort.f32"));
+        write_f32(&x_file, &x);
+        let script = common::root().join("tests/peers/run_stateful.py");
+        let pairs: Vec<String> = declared
+            .iter()
+            .map(|(i, o, _)| format!("{i}={o}"))
+            .collect();
+        let mut args: Vec<&std::ffi::OsStr> = vec![
+            script.as_os_str(),
+            source.as_os_str(),
+            x_file.as_os_str(),
+            y_file.as_os_str(),
+            "x".as_ref(),
+            "y".as_ref(),
+        ];
+        args.extend(pairs.iter().map(std::ffi::OsStr::new));
+        peer(&python, &args);
+        let expected = read_f32(&y_file);
+        let frames = expected.len() / MELS;
+        assert!(frames > 500, "{name}: {frames} frames");
+        let worst = worst_difference(&outcome.log_mel, &expected, d.output_range);
+        assert!(
+            worst <= TOLERANCE,
+            "{name}: replay differs from onnxruntime by {worst} over {frames} frames"
+        );
+        let state = outcome.report.model.state.as_ref().expect("state reported");
+        assert_eq!(state.pairs, declared.len(), "{name}");
+    }
+}
+
+#[test]
+fn an_imported_bundle_replays_from_the_command_line() {
+    let Some(f) = fixture() else {
+        return;
+    };
+    let out_dir = f.dir.join("cli-lstm17");
+    let out = import(
+        f,
+        &f.dir.join("peer/lstm17.onnx"),
+        &out_dir,
+        &["--name", "lab-lstm", "--state-reset-gap-ms", "40"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("state: `h_out` -> `h_in` [1, 1, 16]"),
+        "{stderr}"
+    );
+    let m = Bundle::load(&out_dir).unwrap().manifest;
+    assert_eq!(m.name, "lab-lstm");
+    assert_eq!(m.decoder.state_reset_gap_ms, Some(40.0));
+    assert!(m.provenance.command.contains("--state-reset-gap-ms 40"));
+    assert!(m.provenance.metrics["check_frames"] > 500.0);
+    let report = f.dir.join("cli-lstm17.json");
+    let wav = f.dir.join("cli-lstm17.wav");
+    let out = neurospeak()
+        .args(["replay", "--model"])
+        .arg(&out_dir)
+        .arg("--input")
+        .arg(f.data.join("rec_001.xdf"))
+        .arg("--out")
+        .arg(&wav)
+        .arg("--report")
+        .arg(&report)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(r["model"]["state"]["pairs"], 2, "{}", r["model"]);
+    assert_eq!(r["model"]["state"]["values"], 32, "{}", r["model"]);
+    assert!(r["accuracy"]["pearson_r"].is_number(), "{}", r["accuracy"]);
+    assert!(hound::WavReader::open(&wav).unwrap().len() > 16_000);
+}
+
+#[test]
+fn models_that_do_not_fit_are_refused_naming_the_tensor() {
+    let Some(f) = fixture() else {
+        return;
+    };
+    let gru = f.dir.join("peer/gru13.onnx");
+    let refused = |extra: &[&str], config: Option<&Path>, wants: &[&str]| {
+        let out_dir = tempfile::tempdir().unwrap();
+        let mut cmd = neurospeak();
+        cmd.arg("import").arg("--onnx").arg(&gru);
+        cmd.arg("--config")
+            .arg(config.unwrap_or(&common::root().join("configs/import.yaml")));
+        cmd.arg("--data-dir").arg(&f.data).arg("--output-dir");
+        cmd.arg(out_dir.path()).args(extra);
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "import of {extra:?} succeeded");
+        for w in wants {
+            assert!(stderr.contains(w), "no {w:?} in: {stderr}");
+        }
+        assert!(
+            !out_dir.path().join("neurospeak.yaml").exists(),
+            "a refused import wrote a manifest"
+        );
+    };
+    // The demo's context: 8 channels x 11 frames, but the model takes one frame.
+    refused(
+        &[],
+        Some(&common::root().join("configs/model.yaml")),
+        &[
+            "the frame input",
+            "[1, 88]",
+            "`x` (a float32 tensor of shape [1, 8])",
+            "past_frames",
+        ],
+    );
+    refused(
+        &["--state", "h_in"],
+        None,
+        &["--state h_in", "INPUT=OUTPUT"],
+    );
+    refused(
+        &["--state", "h_in=y2"],
+        None,
+        &["state output `y2`", "free outputs: `h_out`"],
+    );
+    refused(
+        &["--input", "frame"],
+        None,
+        &["input `frame`", "the inputs are `x`, `h_in`"],
+    );
+    let empty = tempfile::tempdir().unwrap();
+    let out = neurospeak()
+        .arg("import")
+        .arg("--onnx")
+        .arg(&gru)
+        .args(["--config", "configs/import.yaml", "--data-dir"])
+        .arg(empty.path())
+        .arg("--output-dir")
+        .arg(empty.path().join("b"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no recordings"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Decoders taking a window of the last T frames, as PyTorch exports them: a
+/// 1-D convolution over `[1, C, T]` and a GRU over `[1, T, C]`, run from a zero
+/// state on every window. Imported with a context of T frames 2 hops apart,
+/// their layout told by the input's shape; replayed; and compared with
+/// onnxruntime on windows the peer builds itself from the per-frame features.
+#[test]
+fn window_decoders_import_and_replay_as_onnxruntime_runs_them() {
+    let Some(f) = fixture() else {
+        return;
+    };
+    let python = common::venv_python().unwrap();
+    const T: usize = 5;
+    const STRIDE: usize = 2;
+    let script = common::root().join("tests/peers/sequence_models.py");
+    let models = f.dir.join("seq");
+    let (c, t, m) = (CHANNELS.to_string(), T.to_string(), MELS.to_string());
+    let listed = peer(
+        &python,
+        &[
+            script.as_os_str(),
+            "write".as_ref(),
+            models.as_os_str(),
+            c.as_ref(),
+            t.as_ref(),
+            m.as_ref(),
+        ],
+    );
+    let layouts: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&listed).unwrap();
+    assert_eq!(layouts.len(), 4, "conv and GRU at two opsets");
+    let shipped = std::fs::read_to_string(common::root().join("configs/import.yaml")).unwrap();
+    let cfg_text = shipped
+        .replace("past_frames: 0", &format!("past_frames: {}", T - 1))
+        .replace("stride: 1", &format!("stride: {STRIDE}"));
+    assert_ne!(
+        cfg_text, shipped,
+        "configs/import.yaml changed its context lines"
+    );
+    let cfg = f.dir.join("window.yaml");
+    std::fs::write(&cfg, cfg_text).unwrap();
+    let rec = recording::load(&f.data.join("rec_001.xdf")).unwrap();
+    for (name, layout) in &layouts {
+        let source = models.join(format!("{name}.onnx"));
+        let out_dir = f.dir.join("bundles").join(name);
+        let out = import_with(f, &source, &out_dir, &cfg, &[]);
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let bundle = Bundle::load(&out_dir).unwrap();
+        let d = &bundle.manifest.decoder;
+        assert_eq!(d.input_layout.name(), layout.as_str().unwrap(), "{name}");
+        assert!(!d.stateful);
+        assert_eq!(d.input_dim, CHANNELS * T);
+        bundle
+            .check_model()
+            .expect("the bundle's graph fits its manifest");
+
+        let outcome = replay(&bundle, &rec, &ReplayOptions::default(), &mut |_| {}).unwrap();
+        let mut per_frame = bundle.front_end_plan();
+        per_frame.past_frames = 0;
+        per_frame.layout = Default::default();
+        let x = FeatureExtractor::run_batch(&per_frame, &rec.eeg.samples);
+        let x_file = f.dir.join(format!("{name}.frames.f32"));
+        let y_file = f.dir.join(format!("{name}.ort.f32"));
+        write_f32(&x_file, &x);
+        let stride = STRIDE.to_string();
+        peer(
+            &python,
+            &[
+                script.as_os_str(),
+                "run".as_ref(),
+                source.as_os_str(),
+                layout.as_str().unwrap().as_ref(),
+                x_file.as_os_str(),
+                c.as_ref(),
+                t.as_ref(),
+                stride.as_ref(),
+                y_file.as_os_str(),
+            ],
+        );
+        let expected = read_f32(&y_file);
+        assert!(expected.len() / MELS > 500, "{name}");
+        let worst = worst_difference(&outcome.log_mel, &expected, d.output_range);
+        assert!(
+            worst <= TOLERANCE,
+            "{name}: replay differs from onnxruntime by {worst}"
+        );
+    }
+}
