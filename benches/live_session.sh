@@ -39,7 +39,10 @@ frames=out/live_session_frames.csv
 if [ "${SOURCE:-stream-file}" = pylsl ]; then
   .local/venv/bin/python benches/pylsl_source.py "$rec" "$name" "${CHUNK_MS:-10}" &
 else
-  "$bin" stream-file "$rec" --name "$name" --loop --chunk-ms "${CHUNK_MS:-10}" --lsl-local >/dev/null &
+  # SOURCE_RT=1 serves from a SCHED_FIFO thread (stream-file --realtime), as
+  # an amplifier's own clock would, so its wake-ups do not count as transport.
+  "$bin" stream-file "$rec" --name "$name" --loop --chunk-ms "${CHUNK_MS:-10}" --lsl-local \
+    ${SOURCE_RT:+--realtime} >/dev/null &
 fi
 server=$!
 trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true' EXIT

@@ -266,6 +266,16 @@ fn an_imported_bundle_replays_from_the_command_line() {
         "{stderr}"
     );
     let m = Bundle::load(&out_dir).unwrap().manifest;
+    let shown = neurospeak().arg("inspect").arg(&out_dir).output().unwrap();
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        shown.contains("x [1, 8] → y [1, 40]")
+            && shown.contains(
+                "state      h_out → h_in [1, 1, 16], initial 0 (reset after a gap over 40 ms)"
+            )
+            && shown.contains("state      c_out → c_in"),
+        "{shown}"
+    );
     assert_eq!(m.name, "lab-lstm");
     assert_eq!(m.decoder.state_reset_gap_ms, Some(40.0));
     assert!(m.provenance.command.contains("--state-reset-gap-ms 40"));
@@ -424,6 +434,13 @@ fn window_decoders_import_and_replay_as_onnxruntime_runs_them() {
         bundle
             .check_model()
             .expect("the bundle's graph fits its manifest");
+        let shown = neurospeak().arg("inspect").arg(&out_dir).output().unwrap();
+        let shown = String::from_utf8_lossy(&shown.stdout);
+        let window = format!(
+            "input      a window of {T} frames, {}",
+            layout.as_str().unwrap()
+        );
+        assert!(shown.contains(&window), "{shown}");
 
         let outcome = replay(&bundle, &rec, &ReplayOptions::default(), &mut |_| {}).unwrap();
         let mut per_frame = bundle.front_end_plan();

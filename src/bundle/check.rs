@@ -37,7 +37,11 @@ impl Bundle {
         let c = &self.manifest.features.context;
         let frames = c.past_frames + 1 + c.future_frames;
         let expected = d.input_layout.shape(channels, frames);
-        if io.input_shape != expected {
+        // A rank the layout does not make, or the right size in the wrong
+        // shape; other sizes are the dimension mismatch below.
+        if io.input_shape.len() != expected.len()
+            || (io.input_dim == d.input_dim && io.input_shape != expected)
+        {
             let described = graph_inputs(&model)
                 .iter()
                 .find(|t| t.name == io.input_name)

@@ -73,11 +73,32 @@ pub fn run(a: InspectArgs) -> anyhow::Result<()> {
                 .map(|v| format!(", opset {v}"))
                 .unwrap_or_default(),
             io.input_name,
-            io.input_dim,
+            io.input_shape
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
             io.output_name,
             io.output_dim,
             m.decoder.output_kind
         );
+        if !m.decoder.input_layout.is_flat() {
+            println!(
+                "input      a window of {} frames, {} (oldest first)",
+                plan.stacked_frames(),
+                m.decoder.input_layout.name()
+            );
+        }
+        for st in &m.decoder.state {
+            println!(
+                "state      {} → {} {:?}, initial {} (reset after a gap over {} ms)",
+                st.output,
+                st.input,
+                st.shape,
+                st.initial,
+                m.decoder.state_reset_gap_ms.unwrap_or(m.features.hop_ms)
+            );
+        }
         println!(
             "vocoder    {} at {} Hz, {} mels, look-ahead {} frames",
             m.vocoder.kind, m.vocoder.sample_rate_hz, m.vocoder.n_mels, m.vocoder.lookahead_frames

@@ -29,6 +29,11 @@ pub struct StreamFileArgs {
     /// ends it, so longer chunks add up to their length to every arrival.
     #[arg(long, default_value_t = 10.0)]
     pub chunk_ms: f64,
+    /// Serve from a SCHED_FIFO thread (refusal is reported, never fatal), so
+    /// the chunks keep their clock as an amplifier's do on its own hardware;
+    /// for latency benchmarks on a machine that also runs the session.
+    #[arg(long)]
+    pub realtime: bool,
     #[command(flatten)]
     pub lsl: LslArgs,
 }
@@ -70,6 +75,13 @@ pub fn run(a: StreamFileArgs) -> anyhow::Result<()> {
             "stream-file: pacing at {}x real time; timestamps stay nominal",
             a.speed
         );
+    }
+    if a.realtime {
+        let grant = crate::live::realtime::set_fifo_current(
+            "stream-file",
+            crate::live::realtime::SOURCE_PRIORITY,
+        );
+        eprintln!("stream-file: real-time: {grant}");
     }
     if a.wait_for_consumer {
         eprintln!("stream-file: waiting for a consumer");

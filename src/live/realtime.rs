@@ -120,6 +120,26 @@ pub fn set_fifo<T>(thread: &JoinHandle<T>, priority: i32) -> RealtimeGrant {
     }
 }
 
+/// `SCHED_FIFO` priority `stream-file --realtime` asks for its serving
+/// thread: above the session's threads, as an amplifier's clock is
+/// independent of them (its chunk takes microseconds).
+pub const SOURCE_PRIORITY: i32 = 33;
+
+/// Asks `SCHED_FIFO` at `priority` for the calling thread.
+pub fn set_fifo_current(what: &str, priority: i32) -> RealtimeGrant {
+    let asked = format!("SCHED_FIFO {priority}");
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: pthread_self has no preconditions.
+        linux::set_fifo(unsafe { libc::pthread_self() }, what, asked, priority)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = priority;
+        unsupported(what, asked)
+    }
+}
+
 /// The sound device's callback thread belongs to cpal: its `realtime`
 /// feature promotes it through `audio_thread_priority`, which without
 /// `realtime-dbus` is a no-op on Linux (see `sinks::cpal`).

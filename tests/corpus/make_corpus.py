@@ -245,9 +245,10 @@ if onnx is not None:
     huge = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[1 << 40, 1 << 40])
     write("onnx", "initializer_dims_overflow.onnx",
           model([helper.make_node("MatMul", ["features", "w"], ["log_mel"])], [x], [y], [huge]).SerializeToString())
-    x3 = helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", 6, 2])
-    write("onnx", "rank3_input.onnx",
-          model([helper.make_node("Relu", ["features"], ["log_mel"])], [x3], [y]).SerializeToString())
+    # Rank 3 is a window input ([batch, T, C]); rank 4 is no decoder input.
+    x4 = helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", 6, 2, 1])
+    write("onnx", "rank4_input.onnx",
+          model([helper.make_node("Relu", ["features"], ["log_mel"])], [x4], [y]).SerializeToString())
     xi = helper.make_tensor_value_info("features", TensorProto.INT64, ["batch", 6])
     write("onnx", "int64_input.onnx",
           model([helper.make_node("Relu", ["features"], ["log_mel"])], [xi], [y]).SerializeToString())
