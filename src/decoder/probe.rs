@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use ort::session::Session;
 use ort::value::Tensor;
 
-use super::{DecoderError, runtime};
+use super::{DecoderError, StateSpec, runtime};
 
 /// One ONNX Runtime session returning all of its float outputs.
 pub struct Probe {
@@ -19,6 +19,8 @@ pub struct Probe {
     path: PathBuf,
     input_name: String,
     input_dim: usize,
+    /// Each recurrent state and its current value (empty: stateless).
+    state: Vec<(StateSpec, Vec<f32>)>,
 }
 
 impl std::fmt::Debug for Probe {
@@ -37,6 +39,18 @@ impl Probe {
     /// `label` names the model in errors. `input_dim` is the number of features per frame
     /// of the model's single input.
     pub fn from_bytes(label: &Path, bytes: &[u8], input_dim: usize) -> Result<Probe, DecoderError> {
+        Self::from_bytes_with_state(label, bytes, input_dim, &[])
+    }
+
+    /// [`Probe::from_bytes`] for a model carrying recurrent state: besides the frame
+    /// input it has the state inputs `state` declares, which the probe feeds back from
+    /// their outputs frame by frame, from their initial values.
+    pub fn from_bytes_with_state(
+        label: &Path,
+        bytes: &[u8],
+        input_dim: usize,
+        state: &[StateSpec],
+    ) -> Result<Probe, DecoderError> {
         let env = runtime::environment()?;
         let session_err = |e: ort::Error| DecoderError::Session {
             path: label.to_path_buf(),
@@ -53,12 +67,16 @@ impl Probe {
             .commit_from_memory(bytes)
             .map_err(session_err)?;
         let inputs = session.inputs();
-        let [input] = inputs else {
+        let frame: Vec<_> = inputs
+            .iter()
+            .filter(|i| !state.iter().any(|s| s.input == i.name()))
+            .collect();
+        let [input] = frame.as_slice() else {
             return Err(DecoderError::Arity {
                 path: label.to_path_buf(),
                 role: "input",
-                count: inputs.len(),
-                names: inputs
+                count: frame.len(),
+                names: frame
                     .iter()
                     .map(|o| o.name())
                     .collect::<Vec<_>>()
@@ -71,7 +89,18 @@ impl Probe {
             path: label.to_path_buf(),
             input_name,
             input_dim,
+            state: state
+                .iter()
+                .map(|s| (s.clone(), vec![s.initial; s.len()]))
+                .collect(),
         })
+    }
+
+    /// Puts every state back to its initial value.
+    pub fn reset_state(&mut self) {
+        for (spec, values) in &mut self.state {
+            values.fill(spec.initial);
+        }
     }
 
     /// Runs `n` frames (`inputs` holds `n * D` values) and returns every float output
@@ -96,6 +125,9 @@ impl Probe {
             path: self.path.clone(),
             reason: e.to_string(),
         };
+        if !self.state.is_empty() {
+            return self.run_stateful(inputs, n);
+        }
         let tensor = Tensor::from_array(([n, self.input_dim], inputs.to_vec())).map_err(run_err)?;
         let outputs = self
             .session
@@ -110,6 +142,51 @@ impl Probe {
                     data.to_vec()
                 };
                 result.push((name.to_string(), values));
+            }
+        }
+        Ok(result)
+    }
+
+    /// [`Probe::run`] of a stateful model: frame by frame in order, the state fed
+    /// back. Besides the outputs, each state input's values are returned under its
+    /// name (the ranges of tensors that read it).
+    fn run_stateful(
+        &mut self,
+        inputs: &[f32],
+        n: usize,
+    ) -> Result<Vec<(String, Vec<f32>)>, DecoderError> {
+        let run_err = |e: ort::Error| DecoderError::Run {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        };
+        let mut result: Vec<(String, Vec<f32>)> = Vec::new();
+        fn append(result: &mut Vec<(String, Vec<f32>)>, name: &str, values: &[f32]) {
+            match result.iter_mut().find(|(k, _)| k == name) {
+                Some((_, v)) => v.extend_from_slice(values),
+                None => result.push((name.to_string(), values.to_vec())),
+            }
+        }
+        for x in inputs.chunks_exact(self.input_dim).take(n) {
+            let mut feed: Vec<(String, Tensor<f32>)> = Vec::with_capacity(1 + self.state.len());
+            feed.push((
+                self.input_name.clone(),
+                Tensor::from_array(([1, self.input_dim], x.to_vec())).map_err(run_err)?,
+            ));
+            for (spec, values) in &self.state {
+                append(&mut result, &spec.input, values);
+                feed.push((
+                    spec.input.clone(),
+                    Tensor::from_array((spec.shape.clone(), values.clone())).map_err(run_err)?,
+                ));
+            }
+            let outputs = self.session.run(feed).map_err(run_err)?;
+            for (name, value) in outputs.iter() {
+                if let Ok((_, data)) = value.try_extract_tensor::<f32>() {
+                    append(&mut result, name, data);
+                    if let Some((_, v)) = self.state.iter_mut().find(|(s, _)| s.output == name) {
+                        v.copy_from_slice(data);
+                    }
+                }
             }
         }
         Ok(result)

@@ -11,7 +11,7 @@ use protobuf::Message;
 
 use super::graph::float_output;
 use super::{CalibrationMethod, OptimizeError};
-use crate::decoder::Probe;
+use crate::decoder::{Probe, StateSpec};
 
 /// Frames per calibration run.
 const CHUNK_FRAMES: usize = 256;
@@ -83,8 +83,12 @@ pub struct CalibrationRun<'a> {
     pub method: CalibrationMethod,
     /// The upper percentile for [`CalibrationMethod::Percentile`].
     pub percentile: f64,
-    /// Worker threads, each with its own session (at least 1).
+    /// Worker threads, each with its own session (at least 1; a stateful
+    /// model runs on one, its frames in order).
     pub workers: usize,
+    /// The model's recurrent state (empty: stateless), fed back as the
+    /// float model runs.
+    pub state: &'a [StateSpec],
 }
 
 /// Runs the float model over `inputs` (`frames` frames) and returns a range `(lo, hi)`
@@ -124,11 +128,19 @@ pub fn collect_ranges(
         .model
         .graph
         .as_ref()
-        .and_then(|g| g.input.iter().find(|i| tensors.contains(&i.name)))
+        .and_then(|g| {
+            g.input
+                .iter()
+                .find(|i| tensors.contains(&i.name) && !run.state.iter().any(|s| s.input == i.name))
+        })
         .map(|i| i.name.clone());
     let input_name = &input_name;
     let chunks = frames.div_ceil(CHUNK_FRAMES);
-    let workers = run.workers.clamp(1, chunks);
+    let workers = if run.state.is_empty() {
+        run.workers.clamp(1, chunks)
+    } else {
+        1
+    };
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
     let cores = core_affinity::get_core_ids().unwrap_or_default();
@@ -145,7 +157,8 @@ pub fn collect_ranges(
                     core_affinity::set_for_current(*core);
                 }
                 let work = || -> Result<HashMap<String, Seen>, OptimizeError> {
-                    let mut probe = Probe::from_bytes(run.label, bytes, run.input_dim)?;
+                    let mut probe =
+                        Probe::from_bytes_with_state(run.label, bytes, run.input_dim, run.state)?;
                     let mut seen: HashMap<String, Seen> = HashMap::new();
                     loop {
                         let c = next.fetch_add(1, Ordering::Relaxed);

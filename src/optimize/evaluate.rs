@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::OptimizeError;
 use crate::bundle::Bundle;
-use crate::decoder::{Decoder, DecoderOptions, GraphOptimization};
+use crate::decoder::{Decoder, DecoderOptions, GraphOptimization, StateSpec};
 use crate::features::FeatureExtractor;
 use crate::metrics::{mean_bin_pearson, mel_cepstral_distortion_db, speech_frames};
 use crate::pipeline::accuracy::{
@@ -26,6 +26,8 @@ pub struct FrameSet {
     pub truth: Option<TrueFrames>,
     /// The number of frames.
     pub frames: usize,
+    /// The first frame of each recording (a stateful decoder starts afresh there).
+    pub starts: Vec<usize>,
 }
 
 /// The true log-mel of a set of recordings with what the figures against it need,
@@ -111,6 +113,7 @@ pub fn bundle_frames(
             }
             _ => set.truth = None,
         }
+        set.starts.push(set.frames);
         set.inputs.extend_from_slice(&x[..frames * dim]);
         set.frames += frames;
     }
@@ -128,6 +131,13 @@ pub fn subsample(set: &FrameSet, dim: usize, max: usize) -> (Vec<f32>, usize) {
         out.extend_from_slice(&set.inputs[f * dim..(f + 1) * dim]);
     }
     (out, max)
+}
+
+/// The first `max` frames, in order (what a stateful model's calibration
+/// needs: its state follows the frames one after another).
+pub fn prefix(set: &FrameSet, dim: usize, max: usize) -> (Vec<f32>, usize) {
+    let n = set.frames.min(max);
+    (set.inputs[..n * dim].to_vec(), n)
 }
 
 /// How the quantized model compares with the float one on held-out data.
@@ -160,11 +170,28 @@ pub struct AccuracyComparison {
     pub loudness_baseline: Option<Figures>,
 }
 
-/// Runs a model over all frames (in batches) on one thread.
-pub fn decode_all(model: &Path, inputs: &[f32], frames: usize) -> Result<Vec<f32>, OptimizeError> {
-    let mut dec = Decoder::load(model, &DecoderOptions::default())?;
+/// Runs a model over all frames (in batches) on one thread. A stateful model
+/// (`state` not empty) runs frame by frame in order, its state reset at each
+/// of `starts` (the first frame of each recording).
+pub fn decode_all(
+    model: &Path,
+    state: &[StateSpec],
+    inputs: &[f32],
+    frames: usize,
+    starts: &[usize],
+) -> Result<Vec<f32>, OptimizeError> {
+    let mut dec = Decoder::load_with_state(model, &DecoderOptions::default(), state)?;
     let (d, m) = (dec.input_dim(), dec.output_dim());
     let mut out = vec![0f32; frames * m];
+    if dec.is_stateful() {
+        for k in 0..frames {
+            if starts.contains(&k) {
+                dec.reset_state();
+            }
+            dec.run(&inputs[k * d..(k + 1) * d], &mut out[k * m..(k + 1) * m])?;
+        }
+        return Ok(out);
+    }
     const BATCH: usize = 256;
     for start in (0..frames).step_by(BATCH) {
         let end = (start + BATCH).min(frames);
@@ -178,23 +205,33 @@ pub fn decode_all(model: &Path, inputs: &[f32], frames: usize) -> Result<Vec<f32
 }
 
 /// Runs a model over all frames split across `workers` threads (one session each).
+/// A stateful model runs on one thread, in order.
 pub fn decode_parallel(
     model: &Path,
-    inputs: &[f32],
-    frames: usize,
+    state: &[StateSpec],
+    set: &FrameSet,
     input_dim: usize,
     workers: usize,
 ) -> Result<Vec<f32>, OptimizeError> {
+    let (inputs, frames) = (&set.inputs[..], set.frames);
     let workers = workers.clamp(1, frames.max(1));
-    if workers == 1 {
-        return decode_all(model, inputs, frames);
+    if workers == 1 || !state.is_empty() {
+        return decode_all(model, state, inputs, frames, &set.starts);
     }
     let per = frames.div_ceil(workers);
     let parts: Vec<Result<Vec<f32>, OptimizeError>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..workers)
             .map(|w| {
                 let (a, b) = ((w * per).min(frames), ((w + 1) * per).min(frames));
-                s.spawn(move || decode_all(model, &inputs[a * input_dim..b * input_dim], b - a))
+                s.spawn(move || {
+                    decode_all(
+                        model,
+                        &[],
+                        &inputs[a * input_dim..b * input_dim],
+                        b - a,
+                        &[],
+                    )
+                })
             })
             .collect();
         handles
@@ -302,6 +339,7 @@ pub struct TimingComparison {
 pub fn time_side_by_side(
     fp32: &Path,
     int8: &Path,
+    state: &[StateSpec],
     inputs: &[f32],
     frames: usize,
     runs: usize,
@@ -311,8 +349,8 @@ pub fn time_side_by_side(
         optimization: GraphOptimization::All,
         ..Default::default()
     };
-    let mut a = Decoder::load(fp32, &opts)?;
-    let mut b = Decoder::load(int8, &opts)?;
+    let mut a = Decoder::load_with_state(fp32, &opts, state)?;
+    let mut b = Decoder::load_with_state(int8, &opts, state)?;
     let d = a.input_dim();
     let mut ya = vec![0f32; a.output_dim()];
     let mut yb = vec![0f32; b.output_dim()];

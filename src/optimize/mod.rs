@@ -130,6 +130,39 @@ pub fn quantize_model(
     workers: usize,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<(ModelProto, QuantSummary), OptimizeError> {
+    let data = Calibration {
+        inputs: calibration,
+        frames,
+        workers,
+        state: &[],
+    };
+    quantize_model_with_state(model, label, input_dim, cfg, scheme, &data, progress)
+}
+
+/// Calibration data for [`quantize_model_with_state`].
+pub struct Calibration<'a> {
+    /// `frames` frames of the decoder's input, in order.
+    pub inputs: &'a [f32],
+    pub frames: usize,
+    /// Worker sessions (a stateful model uses one).
+    pub workers: usize,
+    /// The recurrent state the float model feeds back while it is calibrated
+    /// (empty: stateless). Recurrent operators (GRU, LSTM) stay float; the
+    /// MatMul, Gemm and Conv around them are quantized.
+    pub state: &'a [crate::decoder::StateSpec],
+}
+
+/// [`quantize_model`] of a decoder that may carry recurrent state.
+pub fn quantize_model_with_state(
+    model: &ModelProto,
+    label: &Path,
+    input_dim: usize,
+    cfg: &QuantConfig,
+    scheme: Scheme,
+    data: &Calibration,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<(ModelProto, QuantSummary), OptimizeError> {
+    let (calibration, frames, workers) = (data.inputs, data.frames, data.workers);
     let (upgraded, conversion) = opset::upgrade(model)?;
     let model = &upgraded;
     let mut plan = quantize::plan(model, cfg);
@@ -144,6 +177,7 @@ pub fn quantize_model(
                 method: cfg.method,
                 percentile: cfg.percentile,
                 workers,
+                state: data.state,
             };
             let ranges =
                 calibrate::collect_ranges(&run, &plan.activations, calibration, frames, progress)?;
@@ -208,10 +242,11 @@ pub fn optimize_bundle(
     })?;
     let bundle = Bundle::load(&opts.model_path)?;
     refuse_ort_format(&bundle)?;
-    refuse_stateful(&bundle)?;
     refuse_window(&bundle)?;
     let model = load_model(&bundle.model_path)?;
-    let float_decoder = Decoder::load(&bundle.model_path, &DecoderOptions::default())?;
+    let state = bundle.state_specs();
+    let float_decoder =
+        Decoder::load_with_state(&bundle.model_path, &DecoderOptions::default(), &state)?;
     let (input_dim, output_dim) = (float_decoder.input_dim(), float_decoder.output_dim());
     drop(float_decoder);
     if input_dim != bundle.manifest.decoder.input_dim {
@@ -247,7 +282,13 @@ pub fn optimize_bundle(
         held_files.len()
     ));
     let cal_set = evaluate::bundle_frames(&bundle, cal_files, workers)?;
-    let (cal_inputs, cal_frames) = evaluate::subsample(&cal_set, input_dim, cfg.calibration_frames);
+    // A recurrent state follows the frames in order: calibrate on the first
+    // ones rather than on frames taken across the set.
+    let (cal_inputs, cal_frames) = if state.is_empty() {
+        evaluate::subsample(&cal_set, input_dim, cfg.calibration_frames)
+    } else {
+        evaluate::prefix(&cal_set, input_dim, cfg.calibration_frames)
+    };
     drop(cal_set);
     let held_set = evaluate::bundle_frames(&bundle, held_files, workers)?;
     if cal_frames == 0 || held_set.frames == 0 {
@@ -278,15 +319,18 @@ pub fn optimize_bundle(
         cfg.mode, cfg.method, scheme.scheme, scheme.reason
     ));
     let bar = progress_bar(opts.progress && cfg.mode == QuantMode::Static, cal_frames);
-    let (qmodel, summary) = quantize_model(
+    let (qmodel, summary) = quantize_model_with_state(
         &model,
         &bundle.model_path,
         input_dim,
         cfg,
         scheme.scheme,
-        &cal_inputs,
-        cal_frames,
-        workers,
+        &Calibration {
+            inputs: &cal_inputs,
+            frames: cal_frames,
+            workers,
+            state: &state,
+        },
         &|done| {
             if let Some(b) = &bar {
                 b.set_position(done as u64);
@@ -408,40 +452,42 @@ fn write_and_check(
         scheme: scheme.scheme.name().into(),
         requires_cpu: scheme.requires_cpu.clone(),
     });
+    let state = bundle.state_specs();
     // Load once in ONNX Runtime (checks that it accepts the rewrite) and, if asked,
     // save its Extended-level graph.
     let ort_extended = if opts.to_onnx {
         let path = tmp.join(ORT_EXTENDED_FILE);
-        Decoder::load(
+        Decoder::load_with_state(
             &qpath,
             &DecoderOptions {
                 optimization: GraphOptimization::Extended,
                 optimized_model_path: Some(path),
                 ..Default::default()
             },
+            &state,
         )?;
         let ort_dir = tmp.join(ORT_FORMAT_DIR);
         std::fs::create_dir_all(&ort_dir).map_err(io_err("create", &ort_dir))?;
-        Decoder::load(
+        Decoder::load_with_state(
             &qpath,
             &DecoderOptions {
                 optimization: GraphOptimization::Extended,
                 optimized_model_path: Some(ort_dir.join(ORT_FORMAT_FILE)),
                 ..Default::default()
             },
+            &state,
         )?;
         Some(final_dir.join(ORT_EXTENDED_FILE).display().to_string())
     } else {
-        Decoder::load(&qpath, &DecoderOptions::default())?;
+        Decoder::load_with_state(&qpath, &DecoderOptions::default(), &state)?;
         None
     };
 
     log(&format!("evaluating on {} held-out frames", held.frames));
     let dim = bundle.manifest.decoder.input_dim;
     let workers = opts.workers.max(1);
-    let fp32_out =
-        evaluate::decode_parallel(&bundle.model_path, &held.inputs, held.frames, dim, workers)?;
-    let int8_out = evaluate::decode_parallel(&qpath, &held.inputs, held.frames, dim, workers)?;
+    let fp32_out = evaluate::decode_parallel(&bundle.model_path, &state, held, dim, workers)?;
+    let int8_out = evaluate::decode_parallel(&qpath, &state, held, dim, workers)?;
     let log_mel = bundle.manifest.decoder.output_kind == "log_mel";
     let accuracy = evaluate::compare(
         &fp32_out,
@@ -487,6 +533,7 @@ fn write_and_check(
         Some(evaluate::time_side_by_side(
             &bundle.model_path,
             &qpath,
+            &state,
             inputs,
             frames,
             cfg.timing_runs,
@@ -586,27 +633,6 @@ pub fn quantization_warnings(summary: &QuantSummary) -> Vec<String> {
     w
 }
 
-/// Refuses a bundle whose decoder is in ORT format: it holds ONNX Runtime's already
-/// optimized graph, which cannot be read as ONNX or quantized again.
-/// Stateful decoders are not quantized yet: calibration would have to run
-/// the recurrence frame by frame, and the GRU/LSTM nodes stay float.
-fn refuse_stateful(bundle: &Bundle) -> Result<(), OptimizeError> {
-    let state = &bundle.manifest.decoder.state;
-    if state.is_empty() {
-        return Ok(());
-    }
-    Err(OptimizeError::Data {
-        reason: format!(
-            "{}: the decoder carries recurrent state ({} state input(s), first `{}`), and this build \
-             quantizes stateless decoders only; run the bundle as it is (replay, run and benchmark \
-             take it) or optimize a stateless decoder",
-            bundle.model_path.display(),
-            state.len(),
-            state[0].input
-        ),
-    })
-}
-
 /// Sequence-window decoders (`[1, T, C]` inputs) are not quantized yet: the
 /// calibration probe feeds `[batch, D]` frames.
 fn refuse_window(bundle: &Bundle) -> Result<(), OptimizeError> {
@@ -624,6 +650,8 @@ fn refuse_window(bundle: &Bundle) -> Result<(), OptimizeError> {
     })
 }
 
+/// Refuses a bundle whose decoder is in ORT format: it holds ONNX Runtime's already
+/// optimized graph, which cannot be read as ONNX or quantized again.
 fn refuse_ort_format(bundle: &Bundle) -> Result<(), OptimizeError> {
     let mut head = [0u8; 8];
     let read = std::fs::File::open(&bundle.model_path)
