@@ -248,14 +248,15 @@ fn stream_file_to_run_matches_replay_with_no_gaps() {
     assert!(s2s > algorithmic + a2p, "{lat}");
 }
 
-/// A recurrent decoder the project did not write (an LSTM written by the
-/// `onnx` package, `tests/peers/recurrent_models.py`), imported with
-/// `neurospeak import` and streamed live: the live audio equals the replay's
-/// (so the state was fed back frame by frame as in replay, which
-/// `tests/import.rs` checks against onnxruntime), and a clean stream resets
-/// the state never.
+/// Recurrent decoders the project did not write (a GRU, an LSTM and a causal
+/// convolution written by the `onnx` package at opsets 13 and 17,
+/// `tests/peers/recurrent_models.py`), imported with `neurospeak import` and
+/// streamed live: the live audio equals the replay's (so the state was fed
+/// back frame by frame as in replay, which `tests/import.rs` checks against
+/// onnxruntime), and a clean stream never resets the state. scripts/test.sh
+/// runs it once (it does not depend on the shipped bundle under test).
 #[test]
-fn an_imported_lstm_streams_live_as_it_replays() {
+fn imported_decoders_stream_live_as_they_replay() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let Some((rec, _)) = fixture() else {
         return;
@@ -275,7 +276,8 @@ fn an_imported_lstm_streams_live_as_it_replays() {
         "{}",
         String::from_utf8_lossy(&peer.stderr)
     );
-    let bundle = dir.path().join("lstm");
+    let models: serde_json::Map<String, Value> = serde_json::from_slice(&peer.stdout).unwrap();
+    assert_eq!(models.len(), 6, "GRU, LSTM and conv at opsets 13 and 17");
     let ok = |out: std::process::Output, what: &str| {
         assert!(
             out.status.success(),
@@ -283,61 +285,67 @@ fn an_imported_lstm_streams_live_as_it_replays() {
             String::from_utf8_lossy(&out.stderr)
         );
     };
-    ok(
-        neurospeak()
-            .arg("import")
-            .arg("--onnx")
-            .arg(dir.path().join("peer/lstm17.onnx"))
-            .args(["--config", "configs/import.yaml", "--data-dir"])
-            .arg(rec.parent().unwrap())
-            .arg("--output-dir")
-            .arg(&bundle)
+    for (model, meta) in &models {
+        let bundle = dir.path().join(model);
+        ok(
+            neurospeak()
+                .arg("import")
+                .arg("--onnx")
+                .arg(dir.path().join("peer").join(format!("{model}.onnx")))
+                .args(["--config", "configs/import.yaml", "--data-dir"])
+                .arg(rec.parent().unwrap())
+                .arg("--output-dir")
+                .arg(&bundle)
+                .output()
+                .unwrap(),
+            "import",
+        );
+        let replayed = dir.path().join(format!("{model}-replay.wav"));
+        ok(
+            neurospeak()
+                .args(["replay", "--model"])
+                .arg(&bundle)
+                .arg("--input")
+                .arg(rec)
+                .arg("--out")
+                .arg(&replayed)
+                .output()
+                .unwrap(),
+            "replay",
+        );
+        let reference = read_wav(&replayed);
+        let name = unique(model);
+        let _server = stream_file(rec, &name, &["--wait-for-consumer"]);
+        let session = dir.path().join("sessions").join(model);
+        std::fs::create_dir_all(&session).unwrap();
+        let mut args = run_args(&name, &session);
+        set_arg(&mut args, "--model", &bundle.display().to_string());
+        let out = neurospeak()
+            .args(args)
+            .args(["--duration", "5"])
             .output()
-            .unwrap(),
-        "import",
-    );
-    let replayed = dir.path().join("replay.wav");
-    ok(
-        neurospeak()
-            .args(["replay", "--model"])
-            .arg(&bundle)
-            .arg("--input")
-            .arg(rec)
-            .arg("--out")
-            .arg(&replayed)
-            .output()
-            .unwrap(),
-        "replay",
-    );
-    let reference = read_wav(&replayed);
-    let name = unique("lstm");
-    let _server = stream_file(rec, &name, &["--wait-for-consumer"]);
-    let mut args = run_args(&name, dir.path());
-    set_arg(&mut args, "--model", &bundle.display().to_string());
-    let out = neurospeak()
-        .args(args)
-        .args(["--duration", "6"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "run failed: {stderr}");
-    let live = read_wav(&dir.path().join("live.wav"));
-    assert!(
-        live.len() > 3 * 16_000,
-        "only {} samples decoded",
-        live.len()
-    );
-    let (offset, worst) = best_offset(&reference, &live);
-    assert!(
-        worst <= 2,
-        "live audio of the LSTM differs from its replay by up to {worst} (best offset {offset})"
-    );
-    let r = read_report(&dir.path().join("report.json"));
-    let state = &r["model"]["state"];
-    assert_eq!(state["pairs"], 2, "{state}");
-    assert_eq!(state["resets_gap"], 0, "{state}");
-    assert_eq!(state["resets_reconnect"], 0, "{state}");
-    assert_eq!(r["faults"]["gaps"], 0, "{r}");
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{model}: run failed: {stderr}");
+        let live = read_wav(&session.join("live.wav"));
+        assert!(
+            live.len() > 3 * 16_000,
+            "{model}: only {} samples decoded",
+            live.len()
+        );
+        let (offset, worst) = best_offset(&reference, &live);
+        assert!(
+            worst <= 2,
+            "{model}: live audio differs from its replay by up to {worst} (best offset {offset})"
+        );
+        let r = read_report(&session.join("report.json"));
+        let state = &r["model"]["state"];
+        let pairs = meta["state"].as_array().unwrap().len();
+        assert_eq!(state["pairs"], pairs, "{model}: {state}");
+        assert_eq!(state["resets_gap"], 0, "{model}: {state}");
+        assert_eq!(state["resets_reconnect"], 0, "{model}: {state}");
+        assert_eq!(r["faults"]["gaps"], 0, "{model}: {r}");
+    }
 }
 
 /// The parts of `sensor_to_sound` add up to it: their means to its mean
