@@ -1,7 +1,7 @@
 //! `neurospeak import`: an ONNX decoder someone else exported, wrapped into a
 //! model bundle.
 //!
-//! The file says which tensors it has; [`signature`] decides which is the
+//! The file says which tensors it has; [`infer`] decides which is the
 //! frame and which are recurrent state. What the file cannot say comes from
 //! the user: the front-end and vocoder settings the model was trained with (a
 //! config with `features` and `vocoder` sections, as in `configs/model.yaml`)
