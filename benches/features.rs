@@ -27,6 +27,8 @@ fn plan() -> FrontEndPlan {
         mean: vec![0.0; 64],
         std: vec![1.0; 64],
         layout: Default::default(),
+        bipolar: vec![],
+        extra_bands: vec![],
     }
 }
 

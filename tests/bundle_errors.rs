@@ -130,3 +130,54 @@ fn a_corrupt_onnx_file_with_a_matching_hash_fails_at_load_not_at_run() {
     assert!(matches!(err, EngineError::Decoder(_)), "{err}");
     assert!(err.to_string().contains("model.onnx"), "{err}");
 }
+
+#[test]
+fn bipolar_pairs_and_extra_bands_are_checked_against_the_channels_and_the_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    common::tiny_bundle(dir.path(), 4, 1024.0);
+    let field = |err: BundleError| match err {
+        BundleError::Field { field, .. } => field.to_string(),
+        other => panic!("expected a field error, got {other}"),
+    };
+    let path = dir.path().join(MANIFEST_FILE);
+    let original = std::fs::read_to_string(&path).unwrap();
+    let with = |from: &str, to: &str| {
+        std::fs::write(&path, &original).unwrap();
+        edit_manifest(dir.path(), from, to);
+        Bundle::load(dir.path()).unwrap_err()
+    };
+    // Bipolar without pairs, pairs without bipolar, a pair beyond the channels.
+    let e = with("reference: common_average", "reference: bipolar");
+    assert_eq!(field(e), "features.bipolar_pairs");
+    let e = with(
+        "reference: common_average",
+        "reference: common_average\n  bipolar_pairs: [[0, 1]]",
+    );
+    assert_eq!(field(e), "features.bipolar_pairs");
+    let e = with(
+        "reference: common_average",
+        "reference: bipolar\n  bipolar_pairs: [[0, 4]]",
+    );
+    let msg = e.to_string();
+    assert!(
+        msg.contains("pair 0: [0, 4]") && msg.contains("below 4"),
+        "{msg}"
+    );
+    // Two pairs make 2 values per frame: the 4 channels' statistics no longer fit.
+    let e = with(
+        "reference: common_average",
+        "reference: bipolar\n  bipolar_pairs: [[0, 1], [2, 3]]",
+    );
+    let msg = e.to_string();
+    assert!(
+        msg.contains("features.normalization") && msg.contains("2 finite means"),
+        "{msg}"
+    );
+    // A second band beyond Nyquist.
+    let e = with("band_hz:", "extra_bands_hz: [[4.0, 600.0]]\n  band_hz:");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("band 0: [4, 600]") && msg.contains("512 Hz"),
+        "{msg}"
+    );
+}

@@ -1,6 +1,6 @@
 //! The streaming front-end against an independent reference: the same chain
-//! (non-finite repair, common average reference, line notches, Butterworth
-//! band-pass, windowed log power, z-score, context stack) written with numpy
+//! (non-finite repair, common average or bipolar reference, line notches,
+//! Butterworth band-passes, windowed log power, z-score, context stack) written with numpy
 //! and scipy's `bilinear`, `butter` and `sosfilt` in `tests/peers/frontend_reference.py`.
 
 mod common;
@@ -25,6 +25,8 @@ fn plan(rate: f64, line: Option<f64>, future_frames: usize) -> FrontEndPlan {
         mean: vec![-3.0, -2.5, -2.0],
         std: vec![2.0, 1.0, 0.5],
         layout: Default::default(),
+        bipolar: vec![],
+        extra_bands: vec![],
     }
 }
 
@@ -73,6 +75,8 @@ fn plan_json(p: &FrontEndPlan) -> serde_json::Value {
         "stride": p.stride,
         "mean": p.mean,
         "std": p.std,
+        "bipolar": p.bipolar.iter().map(|&(a, b)| [a, b]).collect::<Vec<_>>(),
+        "extra_bands": p.extra_bands.iter().map(|&(lo, hi)| [lo, hi]).collect::<Vec<_>>(),
     })
 }
 
@@ -133,7 +137,7 @@ fn assert_matches_reference(p: &FrontEndPlan, samples: usize) {
     // The burst is there: channel 1's centre-frame feature rises by more than
     // ln(4) / std during it, so the comparison is not between two silences.
     let dim = p.feature_dim();
-    let centre = p.future_frames * p.channels;
+    let centre = p.future_frames * p.frame_features();
     let at = |frame: usize| ours[frame * dim + centre + 1];
     assert!(
         at(120) - at(40) > 4f32.ln() / p.std[1],
@@ -151,6 +155,22 @@ fn front_end_matches_scipy_at_1024_hz_with_60_hz_notches() {
 #[test]
 fn front_end_matches_scipy_with_future_context_and_no_notches() {
     assert_matches_reference(&plan(1000.0, None, 1), 2500);
+}
+
+/// Bipolar derivations (channel 1 is in both, with its burst) and a second,
+/// low band: the frame holds both pairs' high-gamma log power, then their
+/// low-band power.
+#[test]
+fn front_end_matches_scipy_with_bipolar_pairs_and_two_bands() {
+    let p = FrontEndPlan {
+        bipolar: vec![(0, 1), (2, 1)],
+        extra_bands: vec![(4.0, 30.0)],
+        mean: vec![-3.0, -2.5, 0.5, 1.0],
+        std: vec![2.0, 1.0, 1.5, 0.5],
+        ..plan(1024.0, Some(50.0), 0)
+    };
+    assert_eq!(p.frame_features(), 4);
+    assert_matches_reference(&p, 2500);
 }
 
 #[test]

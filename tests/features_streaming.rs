@@ -21,6 +21,8 @@ fn plan(future_frames: usize) -> FrontEndPlan {
         mean: vec![0.5, -0.5, 1.0],
         std: vec![2.0, 1.0, 0.5],
         layout: Default::default(),
+        bipolar: vec![],
+        extra_bands: vec![],
     }
 }
 

@@ -558,3 +558,66 @@ fn imported_recurrent_decoders_quantize_around_the_recurrence() {
         assert!(outcome.report.model.state.is_some(), "{name}");
     }
 }
+
+/// A front-end labs use besides the default: four bipolar derivations of the
+/// eight channels, each in high gamma and in a 4-30 Hz band (8 values per
+/// frame, which the GRU takes). Imported, replayed, and compared with
+/// onnxruntime on the front-end's frames (the front-end itself is checked
+/// against scipy in `tests/features_reference.rs`).
+#[test]
+fn a_bipolar_two_band_front_end_imports_and_replays_as_onnxruntime_runs_it() {
+    let Some(f) = fixture() else {
+        return;
+    };
+    let python = common::venv_python().unwrap();
+    let shipped = std::fs::read_to_string(common::root().join("configs/import.yaml")).unwrap();
+    let cfg_text = shipped
+        .replace(
+            "reference: common_average",
+            "reference: bipolar\n  bipolar_pairs: [[0, 1], [2, 3], [4, 5], [6, 7]]",
+        )
+        .replace(
+            "band_hz: [70, 170]",
+            "band_hz: [70, 170]\n  extra_bands_hz: [[4, 30]]",
+        );
+    assert!(cfg_text.contains("bipolar_pairs") && cfg_text.contains("extra_bands_hz"));
+    let cfg = f.dir.join("bipolar.yaml");
+    std::fs::write(&cfg, cfg_text).unwrap();
+    let source = f.dir.join("peer/gru17.onnx");
+    let out_dir = f.dir.join("bundles/bipolar-gru17");
+    let out = import_with(f, &source, &out_dir, &cfg, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bundle = Bundle::load(&out_dir).unwrap();
+    let m = &bundle.manifest;
+    assert_eq!(m.features.reference, "bipolar");
+    assert_eq!(m.features.bipolar_pairs.len(), 4);
+    assert_eq!(m.features.normalization.mean.len(), 8);
+    assert_eq!(bundle.front_end_plan().frame_features(), 8);
+    let rec = recording::load(&f.data.join("rec_001.xdf")).unwrap();
+    let outcome = replay(&bundle, &rec, &ReplayOptions::default(), &mut |_| {}).unwrap();
+    let x = FeatureExtractor::run_batch(&bundle.front_end_plan(), &rec.eeg.samples);
+    let (x_file, y_file) = (f.dir.join("bipolar.x.f32"), f.dir.join("bipolar.y.f32"));
+    write_f32(&x_file, &x);
+    let script = common::root().join("tests/peers/run_stateful.py");
+    peer(
+        &python,
+        &[
+            script.as_os_str(),
+            source.as_os_str(),
+            x_file.as_os_str(),
+            y_file.as_os_str(),
+            "x".as_ref(),
+            "y".as_ref(),
+            "h_in=h_out".as_ref(),
+        ],
+    );
+    let worst = worst_difference(&outcome.log_mel, &read_f32(&y_file), m.decoder.output_range);
+    assert!(
+        worst <= TOLERANCE,
+        "replay differs from onnxruntime by {worst}"
+    );
+}

@@ -33,9 +33,9 @@ impl Bundle {
             .flat_map(|s| [s.input.as_str(), s.output.as_str()])
             .collect();
         let io = crate::onnx::decoder_io_besides(&model, &self.model_path, &state)?;
-        let channels = self.manifest.input.channels;
-        let c = &self.manifest.features.context;
-        let frames = c.past_frames + 1 + c.future_frames;
+        let plan = self.front_end_plan();
+        let channels = plan.frame_features();
+        let frames = plan.stacked_frames();
         let expected = d.input_layout.shape(channels, frames);
         // A rank the layout does not make, or the right size in the wrong
         // shape; other sizes are the dimension mismatch below.
@@ -53,7 +53,7 @@ impl Bundle {
                 found: format!("`{}` is {described}", io.input_name),
                 layout: d.input_layout.name(),
                 expected: format!(
-                    "[1, {}] ({channels} channels, {frames} stacked frames)",
+                    "[1, {}] ({channels} values per frame, {frames} stacked frames)",
                     dims.join(", ")
                 ),
             });

@@ -62,8 +62,14 @@ pub struct InputSection {
 pub struct FeaturesSection {
     /// Front-end type; `high_gamma_log_power` is the one implemented.
     pub kind: String,
-    /// Re-referencing: `common_average` or `none`.
+    /// Re-referencing: `common_average`, `none` or `bipolar` (then
+    /// `bipolar_pairs` gives the derivations).
     pub reference: String,
+    /// For `reference: bipolar`: the derivations as pairs of 0-based channel
+    /// indices, each the first channel minus the second; they replace the
+    /// channels from the filters on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bipolar_pairs: Vec<[usize; 2]>,
     /// Mains frequency to notch (50 or 60 Hz), or absent for none.
     #[serde(default)]
     pub line_frequency_hz: Option<f64>,
@@ -71,6 +77,11 @@ pub struct FeaturesSection {
     pub notch_harmonics: usize,
     /// Band of the amplitude envelope, `[low, high]` in Hz.
     pub band_hz: [f64; 2],
+    /// More bands whose log power is taken too (for example a low-frequency
+    /// one beside high gamma), each `[low, high]`: every frame holds the
+    /// first band's values for every channel, then the next band's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_bands_hz: Vec<[f64; 2]>,
     /// Order of each Butterworth half of the band-pass (even, 2 to 8).
     pub filter_order: usize,
     /// Power window length in milliseconds.

@@ -177,6 +177,12 @@ pub fn front_end_plan(m: &Manifest) -> FrontEndPlan {
         mean: f.normalization.mean.clone(),
         std: f.normalization.std.clone(),
         layout: m.decoder.input_layout,
+        bipolar: if f.reference == "bipolar" {
+            f.bipolar_pairs.iter().map(|p| (p[0], p[1])).collect()
+        } else {
+            Vec::new()
+        },
+        extra_bands: f.extra_bands_hz.iter().map(|b| (b[0], b[1])).collect(),
     }
 }
 

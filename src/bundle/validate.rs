@@ -85,11 +85,42 @@ pub fn validate(m: &Manifest, path: &Path) -> Result<(), BundleError> {
         "this build implements only the high-gamma log-power front-end",
     )?;
     c.check(
-        f.reference == "common_average" || f.reference == "none",
+        ["common_average", "none", "bipolar"].contains(&f.reference.as_str()),
         "features.reference",
-        "common_average or none",
+        "common_average, none or bipolar",
         &f.reference,
-        "pick one of the two",
+        "pick one of the three",
+    )?;
+    let bipolar = f.reference == "bipolar";
+    c.check(
+        bipolar != f.bipolar_pairs.is_empty(),
+        "features.bipolar_pairs",
+        if bipolar {
+            "one or more pairs for reference: bipolar"
+        } else {
+            "no pairs unless reference is bipolar"
+        },
+        format!("{} pairs", f.bipolar_pairs.len()),
+        "list the derivations as [first, second] channel indices with reference: bipolar",
+    )?;
+    for (i, [a, b]) in f.bipolar_pairs.iter().enumerate() {
+        c.check(
+            *a < inp.channels && *b < inp.channels && a != b,
+            "features.bipolar_pairs",
+            format!(
+                "two different 0-based channel indices below {}",
+                inp.channels
+            ),
+            format!("pair {i}: [{a}, {b}]"),
+            "index the input's channels from 0",
+        )?;
+    }
+    c.check(
+        f.bipolar_pairs.len() <= 4 * inp.channels.max(1),
+        "features.bipolar_pairs",
+        format!("at most {} pairs", 4 * inp.channels.max(1)),
+        f.bipolar_pairs.len(),
+        "list each derivation once",
     )?;
     if let Some(line) = f.line_frequency_hz {
         c.check(
@@ -121,6 +152,31 @@ pub fn validate(m: &Manifest, path: &Path) -> Result<(), BundleError> {
         format!("[{low}, {high}]"),
         "use a band such as [70, 170] for high gamma",
     )?;
+    c.check(
+        f.extra_bands_hz.len() <= 8,
+        "features.extra_bands_hz",
+        "at most 8 more bands",
+        f.extra_bands_hz.len(),
+        "keep the bands the model was trained on",
+    )?;
+    for (i, [lo, hi]) in f.extra_bands_hz.iter().enumerate() {
+        c.check(
+            *lo > 0.0 && lo < hi && *hi < rate / 2.0,
+            "features.extra_bands_hz",
+            format!(
+                "[low, high] with 0 < low < high < {} Hz (half the sample rate)",
+                rate / 2.0
+            ),
+            format!("band {i}: [{lo}, {hi}]"),
+            "use bands such as [1, 8] beside high gamma",
+        )?;
+    }
+    let derived = if bipolar {
+        f.bipolar_pairs.len()
+    } else {
+        inp.channels
+    };
+    let per_frame = derived * (1 + f.extra_bands_hz.len());
     c.check(
         (2..=8).contains(&f.filter_order) && f.filter_order.is_multiple_of(2),
         "features.filter_order",
@@ -162,8 +218,8 @@ pub fn validate(m: &Manifest, path: &Path) -> Result<(), BundleError> {
         ),
         "reduce the context",
     )?;
-    let stats_ok = f.normalization.mean.len() == inp.channels
-        && f.normalization.std.len() == inp.channels
+    let stats_ok = f.normalization.mean.len() == per_frame
+        && f.normalization.std.len() == per_frame
         && f.normalization.mean.iter().all(|v| v.is_finite())
         && f.normalization
             .std
@@ -173,8 +229,9 @@ pub fn validate(m: &Manifest, path: &Path) -> Result<(), BundleError> {
         stats_ok,
         "features.normalization",
         format!(
-            "{} finite means and {} positive standard deviations",
-            inp.channels, inp.channels
+            "{per_frame} finite means and {per_frame} positive standard deviations (one per \
+             channel{} and band)",
+            if bipolar { " pair" } else { "" }
         ),
         format!(
             "{} means and {} standard deviations",
@@ -187,12 +244,11 @@ pub fn validate(m: &Manifest, path: &Path) -> Result<(), BundleError> {
     let d = &m.decoder;
     let stacked = f.context.past_frames + 1 + f.context.future_frames;
     c.check(
-        d.input_dim == inp.channels * stacked,
+        d.input_dim == per_frame * stacked,
         "decoder.input_dim",
         format!(
-            "{} (channels {} × stacked frames {stacked})",
-            inp.channels * stacked,
-            inp.channels
+            "{} (values per frame {per_frame} × stacked frames {stacked})",
+            per_frame * stacked
         ),
         d.input_dim,
         "the decoder input must match the front-end's output: fix the context or the model",

@@ -39,6 +39,12 @@ pub struct FrontEndPlan {
     pub std: Vec<f32>,
     /// How the stacked frames are laid out in one decoder input.
     pub layout: InputLayout,
+    /// Bipolar derivations (channel indices: the first minus the second),
+    /// replacing the channels; empty for none (then `common_average_reference`
+    /// applies).
+    pub bipolar: Vec<(usize, usize)>,
+    /// Bands whose log power is taken besides `band`, in order.
+    pub extra_bands: Vec<(f64, f64)>,
 }
 
 /// How the context frames of one decoder input are laid out: a flat vector
@@ -97,7 +103,28 @@ impl FrontEndPlan {
 
     /// Length of one decoder input vector.
     pub fn feature_dim(&self) -> usize {
-        self.channels * self.stacked_frames()
+        self.frame_features() * self.stacked_frames()
+    }
+
+    /// The signals the filters run on: the bipolar derivations, or the
+    /// (referenced) channels.
+    pub fn derived_channels(&self) -> usize {
+        if self.bipolar.is_empty() {
+            self.channels
+        } else {
+            self.bipolar.len()
+        }
+    }
+
+    /// Every band of the envelope, `band` first.
+    pub fn bands(&self) -> impl Iterator<Item = (f64, f64)> + '_ {
+        std::iter::once(self.band).chain(self.extra_bands.iter().copied())
+    }
+
+    /// Values per frame: one log power per band and derived channel, band
+    /// by band (the first band's channels, then the next band's).
+    pub fn frame_features(&self) -> usize {
+        self.derived_channels() * (1 + self.extra_bands.len())
     }
 
     /// Window length in samples.
@@ -118,8 +145,13 @@ impl FrontEndPlan {
     }
 
     /// The filters every channel goes through: the line notches, then the
-    /// band-pass.
+    /// band-pass of the first band.
     pub fn filter_chain(&self) -> Cascade {
+        self.filter_chain_for(self.band)
+    }
+
+    /// The line notches, then the band-pass of `band`.
+    pub fn filter_chain_for(&self, band: (f64, f64)) -> Cascade {
         let mut chain = Cascade::default();
         if let Some(line) = self.line_frequency {
             chain = chain.then(Cascade::line_notches(
@@ -130,8 +162,8 @@ impl FrontEndPlan {
             ));
         }
         chain.then(Cascade::band_pass(
-            self.band.0,
-            self.band.1,
+            band.0,
+            band.1,
             self.filter_order,
             self.sample_rate,
         ))
@@ -141,7 +173,9 @@ impl FrontEndPlan {
     /// the centre of its energy, `Σ n·h[n]² / Σ h[n]²` over 4 s. That is the
     /// delay of the power envelope the front-end takes for a broadband
     /// input (the group delay averaged over the band, weighted by the power
-    /// the filters pass); the notches inside the band add to it.
+    /// the filters pass); the notches inside the band add to it. With
+    /// several bands this is the first band's (the one the latency budget
+    /// counts; a lower band has more delay).
     pub fn filter_delay_s(&self) -> f64 {
         let mut chain = self.filter_chain();
         let n = (4.0 * self.sample_rate).ceil() as usize;
@@ -168,6 +202,8 @@ impl FrontEndPlan {
 /// [`FeatureExtractor::new`].
 pub struct FeatureExtractor {
     plan: FrontEndPlan,
+    /// Values per frame ([`FrontEndPlan::frame_features`]).
+    features: usize,
     filters: Vec<Cascade>,
     last_finite: Vec<f32>,
     /// Squared band-passed samples of the current window, per channel.
@@ -191,18 +227,23 @@ impl FeatureExtractor {
     /// Builds the filters and buffers for `plan`.
     pub fn new(plan: &FrontEndPlan) -> Self {
         let ch = plan.channels;
-        let proto = plan.filter_chain();
+        let f = plan.frame_features();
+        let derived = plan.derived_channels();
         let window_len = plan.window_samples();
         let history_len = (plan.past_frames + plan.future_frames) * plan.stride + 1;
         Self {
-            filters: vec![proto; ch],
+            features: f,
+            filters: plan
+                .bands()
+                .flat_map(|b| std::iter::repeat_n(plan.filter_chain_for(b), derived))
+                .collect(),
             last_finite: vec![0.0; ch],
-            window: vec![0.0; ch * window_len],
-            window_sums: vec![0.0; ch],
+            window: vec![0.0; f * window_len],
+            window_sums: vec![0.0; f],
             window_len,
             window_pos: 0,
             window_filled: 0,
-            history: vec![0.0; ch * history_len],
+            history: vec![0.0; f * history_len],
             history_len,
             history_pos: 0,
             frames_seen: 0,
@@ -252,14 +293,22 @@ impl FeatureExtractor {
         } else {
             0.0
         };
-        let base = self.window_pos * ch;
+        let f = self.features;
+        let base = self.window_pos * f;
         let recompute = self.window_pos == 0;
-        for c in 0..ch {
-            let y = self.filters[c].process(self.last_finite[c] as f64 - reference);
-            let p = (y * y) as f32;
-            let slot = &mut self.window[base + c];
-            self.window_sums[c] += p as f64 - *slot as f64;
-            *slot = p;
+        let derived = self.plan.derived_channels();
+        for d in 0..derived {
+            let v = match self.plan.bipolar.get(d) {
+                Some(&(a, b)) => self.last_finite[a] as f64 - self.last_finite[b] as f64,
+                None => self.last_finite[d] as f64 - reference,
+            };
+            for k in (d..f).step_by(derived) {
+                let y = self.filters[k].process(v);
+                let p = (y * y) as f32;
+                let slot = &mut self.window[base + k];
+                self.window_sums[k] += p as f64 - *slot as f64;
+                *slot = p;
+            }
         }
         self.window_pos = (self.window_pos + 1) % self.window_len;
         self.window_filled = (self.window_filled + 1).min(self.window_len);
@@ -283,7 +332,7 @@ impl FeatureExtractor {
     }
 
     fn resum_window(&mut self) {
-        let ch = self.plan.channels;
+        let ch = self.features;
         for c in 0..ch {
             self.window_sums[c] = (0..self.window_len)
                 .map(|i| self.window[i * ch + c] as f64)
@@ -292,7 +341,7 @@ impl FeatureExtractor {
     }
 
     fn store_frame(&mut self) {
-        let ch = self.plan.channels;
+        let ch = self.features;
         self.history_pos = (self.history_pos + 1) % self.history_len;
         let n = self.window_filled.max(1) as f64;
         let row = &mut self.history[self.history_pos * ch..(self.history_pos + 1) * ch];
@@ -311,7 +360,7 @@ impl FeatureExtractor {
     /// oldest first. Frames from before the start of the stream are zero (the
     /// mean).
     fn stack(&mut self) {
-        let ch = self.plan.channels;
+        let ch = self.features;
         let stride = self.plan.stride;
         let total = self.plan.stacked_frames();
         for slot in 0..total {
@@ -380,6 +429,8 @@ mod tests {
             mean: vec![],
             std: vec![],
             layout: InputLayout::Flat,
+            bipolar: vec![],
+            extra_bands: vec![],
         }
     }
 

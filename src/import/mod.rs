@@ -154,10 +154,10 @@ pub fn import(
     );
     let input_dim = manifest.decoder.input_dim;
     let output_dim = manifest.decoder.output_dim;
-    let f = &cfg.features;
+    let layout_plan = front_end_plan(&manifest);
     let spec = FrameSpec {
-        channels: first.eeg.channel_count,
-        frames: f.past_frames + 1 + f.future_frames,
+        channels: layout_plan.frame_features(),
+        frames: layout_plan.stacked_frames(),
         mels: output_dim,
     };
     let sig = infer(

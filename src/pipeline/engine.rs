@@ -115,7 +115,7 @@ impl Engine {
         let want = m
             .decoder
             .input_layout
-            .shape(plan.channels, plan.stacked_frames());
+            .shape(plan.frame_features(), plan.stacked_frames());
         if decoder.input_shape() != want.as_slice() {
             let dims = |d: &[usize]| {
                 d.iter()

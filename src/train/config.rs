@@ -23,11 +23,18 @@ pub struct TrainConfig {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FeaturesConfig {
+    /// `common_average`, `none` or `bipolar` (with `bipolar_pairs`).
     pub reference: String,
+    /// For `reference: bipolar`: `[first, second]` channel indices from 0.
+    #[serde(default)]
+    pub bipolar_pairs: Vec<[usize; 2]>,
     #[serde(default)]
     pub line_frequency_hz: Option<f64>,
     pub notch_harmonics: usize,
     pub band_hz: [f64; 2],
+    /// More bands beside `band_hz` (for example `[[1, 8]]`).
+    #[serde(default)]
+    pub extra_bands_hz: Vec<[f64; 2]>,
     pub filter_order: usize,
     pub window_ms: f64,
     pub hop_ms: f64,
@@ -98,6 +105,16 @@ impl TrainConfig {
                 "{}: field `ridge.lambdas`: expected one or more positive values, found {:?}",
                 path.display(),
                 cfg.ridge.lambdas
+            ));
+        }
+        let f = &cfg.features;
+        if (f.reference == "bipolar") == f.bipolar_pairs.is_empty() {
+            return Err(format!(
+                "{}: field `features.bipolar_pairs`: expected pairs exactly when reference is \
+                 bipolar, found reference {:?} with {} pairs",
+                path.display(),
+                f.reference,
+                f.bipolar_pairs.len()
             ));
         }
         cfg.mel().map_err(|e| format!("{}: {e}", path.display()))?;

@@ -105,6 +105,12 @@ pub fn front_end_manifest(
     mel: &MelConfig,
 ) -> Manifest {
     let ch = channel_names.len();
+    let derived = if f.reference == "bipolar" {
+        f.bipolar_pairs.len()
+    } else {
+        ch
+    };
+    let per_frame = derived * (1 + f.extra_bands_hz.len());
     Manifest {
         format_version: FORMAT_VERSION,
         name: String::new(),
@@ -116,9 +122,11 @@ pub fn front_end_manifest(
         features: FeaturesSection {
             kind: "high_gamma_log_power".into(),
             reference: f.reference.clone(),
+            bipolar_pairs: f.bipolar_pairs.clone(),
             line_frequency_hz: f.line_frequency_hz,
             notch_harmonics: f.notch_harmonics,
             band_hz: f.band_hz,
+            extra_bands_hz: f.extra_bands_hz.clone(),
             filter_order: f.filter_order,
             window_ms: f.window_ms,
             hop_ms: f.hop_ms,
@@ -128,15 +136,15 @@ pub fn front_end_manifest(
                 stride: f.stride,
             },
             normalization: NormalizationSection {
-                mean: vec![0.0; ch],
-                std: vec![1.0; ch],
+                mean: vec![0.0; per_frame],
+                std: vec![1.0; per_frame],
             },
         },
         decoder: DecoderSection {
             file: "model.onnx".into(),
             input_name: "features".into(),
             output_name: "log_mel".into(),
-            input_dim: ch * (f.past_frames + 1 + f.future_frames),
+            input_dim: per_frame * (f.past_frames + 1 + f.future_frames),
             input_layout: InputLayout::Flat,
             output_dim: mel.n_mels,
             output_kind: "log_mel".into(),
@@ -163,15 +171,15 @@ pub fn front_end_manifest(
     }
 }
 
-/// Per-channel mean and standard deviation of the raw log power over the
-/// training recordings.
+/// Per-feature (channel or bipolar pair, and band) mean and standard
+/// deviation of the raw log power over the training recordings.
 pub fn channel_statistics(plan: &FrontEndPlan, recs: &[Recording]) -> (Vec<f32>, Vec<f32>) {
     let mut raw = plan.clone();
     raw.past_frames = 0;
     raw.future_frames = 0;
     raw.mean.clear();
     raw.std.clear();
-    let ch = plan.channels;
+    let ch = plan.frame_features();
     let (mut sum, mut sq, mut n) = (vec![0f64; ch], vec![0f64; ch], 0usize);
     for rec in recs {
         let frames = FeatureExtractor::run_batch(&raw, &rec.eeg.samples);

@@ -7,7 +7,8 @@ Usage: frontend_reference.py PLAN.json SAMPLES.f32 OUT.f32
 The second form prints the filter chain's delay in seconds: the energy
 centre of its impulse response over 4 s.
 
-PLAN.json holds the FrontEndPlan's fields; SAMPLES.f32 is interleaved
+PLAN.json holds the FrontEndPlan's fields (with "bipolar" pairs replacing the
+channels and "extra_bands" beside "band" when given); SAMPLES.f32 is interleaved
 little-endian float32 (samples x channels). OUT.f32 receives every stacked
 feature vector the streaming front-end emits, frame-major.
 """
@@ -27,7 +28,7 @@ def notch_sos(freq, q, fs):
     return np.concatenate([b, a])
 
 
-def filter_chain(plan):
+def filter_chain(plan, band=None):
     fs = plan["sample_rate"]
     sections = []
     if plan["line_frequency"] is not None:
@@ -35,7 +36,7 @@ def filter_chain(plan):
             f = plan["line_frequency"] * h
             if f < 0.45 * fs:
                 sections.append(notch_sos(f, plan["notch_q"], fs))
-    low, high = plan["band"]
+    low, high = band if band is not None else plan["band"]
     order = plan["filter_order"]
     sections.extend(signal.butter(order, low, "highpass", fs=fs, output="sos"))
     sections.extend(signal.butter(order, high, "lowpass", fs=fs, output="sos"))
@@ -66,11 +67,18 @@ def main():
         bad = ~np.isfinite(x[n])
         x[n, bad] = last[bad]
         last = x[n].copy()
-    if plan["common_average_reference"]:
+    pairs = plan.get("bipolar") or []
+    if pairs:
+        # Each derivation is the first channel minus the second.
+        x = np.stack([x[:, a] - x[:, b] for a, b in pairs], axis=1)
+    elif plan["common_average_reference"]:
         x = x - x.mean(axis=1, keepdims=True)
+    ch = x.shape[1] * (1 + len(plan.get("extra_bands") or []))
 
-    y = signal.sosfilt(filter_chain(plan), x, axis=0)
-    power = y * y
+    # One power signal per band, the bands side by side: [band 0 channels, band 1 channels, ...].
+    bands = [plan["band"]] + list(plan.get("extra_bands") or [])
+    power = np.concatenate(
+        [signal.sosfilt(filter_chain(plan, band), x, axis=0) ** 2 for band in bands], axis=1)
 
     window = max(int(round(plan["window_s"] * fs)), 1)
     hop = plan["hop_s"] * fs
