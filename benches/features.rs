@@ -29,6 +29,7 @@ fn plan() -> FrontEndPlan {
         layout: Default::default(),
         bipolar: vec![],
         extra_bands: vec![],
+        raw_window: false,
     }
 }
 

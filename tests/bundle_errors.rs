@@ -181,3 +181,20 @@ fn bipolar_pairs_and_extra_bands_are_checked_against_the_channels_and_the_rate()
         "{msg}"
     );
 }
+
+#[test]
+fn a_raw_window_with_context_is_refused_naming_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    // The tiny bundle stacks 2 past frames: a raw window has no context.
+    common::tiny_bundle(dir.path(), 4, 1024.0);
+    edit_manifest(dir.path(), "kind: high_gamma_log_power", "kind: raw_window");
+    let err = Bundle::load(dir.path()).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("features.context") && msg.contains("set its length with window_ms"),
+        "{msg}"
+    );
+    edit_manifest(dir.path(), "kind: raw_window", "kind: wavelets");
+    let msg = Bundle::load(dir.path()).unwrap_err().to_string();
+    assert!(msg.contains("high_gamma_log_power or raw_window"), "{msg}");
+}

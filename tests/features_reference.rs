@@ -27,6 +27,7 @@ fn plan(rate: f64, line: Option<f64>, future_frames: usize) -> FrontEndPlan {
         layout: Default::default(),
         bipolar: vec![],
         extra_bands: vec![],
+        raw_window: false,
     }
 }
 
@@ -77,6 +78,7 @@ fn plan_json(p: &FrontEndPlan) -> serde_json::Value {
         "std": p.std,
         "bipolar": p.bipolar.iter().map(|&(a, b)| [a, b]).collect::<Vec<_>>(),
         "extra_bands": p.extra_bands.iter().map(|&(lo, hi)| [lo, hi]).collect::<Vec<_>>(),
+        "raw_window": p.raw_window,
     })
 }
 
@@ -171,6 +173,39 @@ fn front_end_matches_scipy_with_bipolar_pairs_and_two_bands() {
     };
     assert_eq!(p.frame_features(), 4);
     assert_matches_reference(&p, 2500);
+}
+
+/// The raw-window passthrough: the referenced samples of the last 20 ms,
+/// z-scored, every hop (no filters), against numpy; the burst is in it too.
+#[test]
+fn raw_window_passthrough_matches_numpy() {
+    let p = FrontEndPlan {
+        raw_window: true,
+        window_s: 0.02,
+        past_frames: 0,
+        stride: 1,
+        ..plan(1024.0, Some(60.0), 0)
+    };
+    assert_eq!((p.stacked_frames(), p.frame_features()), (20, 3));
+    assert_eq!(p.filter_delay_s(), 0.0);
+    let Some(python) = common::venv_python() else {
+        return;
+    };
+    let x = signal(2500, p.sample_rate);
+    let ours = FeatureExtractor::run_batch(&p, &x);
+    let theirs = reference(&python, &p, &x);
+    assert_eq!(ours.len(), theirs.len());
+    assert_eq!(ours.len(), (2500 * 100 / 1024) * 20 * 3);
+    let worst = ours
+        .iter()
+        .zip(&theirs)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(worst < 1e-4, "raw windows differ from numpy's by {worst}");
+    // Not a comparison of zeros: the windows hold the signal's swings.
+    let mean = ours.iter().sum::<f32>() / ours.len() as f32;
+    let var = ours.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / ours.len() as f32;
+    assert!(var > 0.25, "variance {var}");
 }
 
 #[test]

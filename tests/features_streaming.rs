@@ -23,6 +23,7 @@ fn plan(future_frames: usize) -> FrontEndPlan {
         layout: Default::default(),
         bipolar: vec![],
         extra_bands: vec![],
+        raw_window: false,
     }
 }
 

@@ -621,3 +621,81 @@ fn a_bipolar_two_band_front_end_imports_and_replays_as_onnxruntime_runs_it() {
         "replay differs from onnxruntime by {worst}"
     );
 }
+
+/// The raw-window passthrough: a 1-D convolution written by the `onnx`
+/// package over the last 20 samples of the 8 channels (`[1, 8, 20]`), imported
+/// with `kind: raw_window`, replayed, and compared with onnxruntime run on the
+/// front-end's windows (the windows themselves are checked against numpy in
+/// `tests/features_reference.rs`).
+#[test]
+fn a_raw_window_decoder_imports_and_replays_as_onnxruntime_runs_it() {
+    let Some(f) = fixture() else {
+        return;
+    };
+    let python = common::venv_python().unwrap();
+    // 20 ms at 1024 Hz: 20 samples.
+    const W: usize = 20;
+    let models = f.dir.join("raw-models");
+    let script = common::root().join("tests/peers/sequence_models.py");
+    let (c, t, m) = (CHANNELS.to_string(), W.to_string(), MELS.to_string());
+    peer(
+        &python,
+        &[
+            script.as_os_str(),
+            "write".as_ref(),
+            models.as_os_str(),
+            c.as_ref(),
+            t.as_ref(),
+            m.as_ref(),
+        ],
+    );
+    let shipped = std::fs::read_to_string(common::root().join("configs/import.yaml")).unwrap();
+    let cfg_text = shipped
+        .replace("features:\n", "features:\n  kind: raw_window\n")
+        .replace("window_ms: 50", "window_ms: 20");
+    assert!(cfg_text.contains("  kind: raw_window\n") && cfg_text.contains("window_ms: 20"));
+    let cfg = f.dir.join("raw.yaml");
+    std::fs::write(&cfg, cfg_text).unwrap();
+    let source = models.join("seqconv17.onnx");
+    let out_dir = f.dir.join("bundles/raw-seqconv17");
+    let out = import_with(f, &source, &out_dir, &cfg, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bundle = Bundle::load(&out_dir).unwrap();
+    let plan = bundle.front_end_plan();
+    assert!(plan.raw_window);
+    assert_eq!(bundle.manifest.decoder.input_layout.name(), "channel_major");
+    assert_eq!(bundle.manifest.decoder.input_dim, CHANNELS * W);
+    assert_eq!(plan.filter_delay_s(), 0.0);
+    let rec = recording::load(&f.data.join("rec_001.xdf")).unwrap();
+    let outcome = replay(&bundle, &rec, &ReplayOptions::default(), &mut |_| {}).unwrap();
+    let x = FeatureExtractor::run_batch(&plan, &rec.eeg.samples);
+    let (x_file, y_file) = (f.dir.join("raw.x.f32"), f.dir.join("raw.y.f32"));
+    write_f32(&x_file, &x);
+    let runner = common::root().join("tests/peers/run_stateful.py");
+    peer(
+        &python,
+        &[
+            runner.as_os_str(),
+            source.as_os_str(),
+            x_file.as_os_str(),
+            y_file.as_os_str(),
+            "x".as_ref(),
+            "y".as_ref(),
+        ],
+    );
+    let expected = read_f32(&y_file);
+    assert!(expected.len() / MELS > 500);
+    let worst = worst_difference(
+        &outcome.log_mel,
+        &expected,
+        bundle.manifest.decoder.output_range,
+    );
+    assert!(
+        worst <= TOLERANCE,
+        "replay differs from onnxruntime by {worst}"
+    );
+}

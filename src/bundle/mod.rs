@@ -158,6 +158,9 @@ pub fn state_specs(m: &Manifest) -> Vec<crate::decoder::StateSpec> {
         .collect()
 }
 
+/// `features.kind` of the raw-window passthrough.
+pub const RAW_WINDOW: &str = "raw_window";
+
 /// Resolves the front-end section of a manifest into a plan.
 pub fn front_end_plan(m: &Manifest) -> FrontEndPlan {
     let f = &m.features;
@@ -183,6 +186,7 @@ pub fn front_end_plan(m: &Manifest) -> FrontEndPlan {
             Vec::new()
         },
         extra_bands: f.extra_bands_hz.iter().map(|b| (b[0], b[1])).collect(),
+        raw_window: f.kind == RAW_WINDOW,
     }
 }
 

@@ -40,6 +40,8 @@ const MAX_CONTEXT_SPAN: usize = 2_000;
 const MAX_MELS: usize = 256;
 /// The most values one recurrent state may hold (a 4096-unit layer of 16 rows).
 const MAX_STATE_VALUES: usize = 65_536;
+/// The longest raw window (samples) a `raw_window` front-end may pass.
+const MAX_RAW_WINDOW: usize = 8192;
 
 /// Validates every field and the relations between them.
 pub fn validate(m: &Manifest, path: &Path) -> Result<(), BundleError> {
@@ -78,12 +80,13 @@ pub fn validate(m: &Manifest, path: &Path) -> Result<(), BundleError> {
 
     let f = &m.features;
     c.check(
-        f.kind == "high_gamma_log_power",
+        f.kind == "high_gamma_log_power" || f.kind == super::RAW_WINDOW,
         "features.kind",
-        "high_gamma_log_power",
+        "high_gamma_log_power or raw_window",
         &f.kind,
-        "this build implements only the high-gamma log-power front-end",
+        "this build implements the high-gamma log-power front-end and the raw-window passthrough",
     )?;
+    let raw = f.kind == super::RAW_WINDOW;
     c.check(
         ["common_average", "none", "bipolar"].contains(&f.reference.as_str()),
         "features.reference",
@@ -176,7 +179,38 @@ pub fn validate(m: &Manifest, path: &Path) -> Result<(), BundleError> {
     } else {
         inp.channels
     };
-    let per_frame = derived * (1 + f.extra_bands_hz.len());
+    let per_frame = if raw {
+        derived
+    } else {
+        derived * (1 + f.extra_bands_hz.len())
+    };
+    let window_samples = ((f.window_ms * rate / 1000.0).round() as usize).max(1);
+    if raw {
+        let c0 = &f.context;
+        c.check(
+            c0.past_frames == 0
+                && c0.future_frames == 0
+                && c0.stride == 1
+                && f.extra_bands_hz.is_empty(),
+            "features.context",
+            "no context (past 0, future 0, stride 1) and no extra bands for raw_window",
+            format!(
+                "past {}, future {}, stride {}, {} extra bands",
+                c0.past_frames,
+                c0.future_frames,
+                c0.stride,
+                f.extra_bands_hz.len()
+            ),
+            "a raw window is its own context: set its length with window_ms",
+        )?;
+        c.check(
+            window_samples <= MAX_RAW_WINDOW,
+            "features.window_ms",
+            format!("a raw window of at most {MAX_RAW_WINDOW} samples"),
+            format!("{} ms ({window_samples} samples)", f.window_ms),
+            "shorten the window",
+        )?;
+    }
     c.check(
         (2..=8).contains(&f.filter_order) && f.filter_order.is_multiple_of(2),
         "features.filter_order",
@@ -242,7 +276,11 @@ pub fn validate(m: &Manifest, path: &Path) -> Result<(), BundleError> {
     )?;
 
     let d = &m.decoder;
-    let stacked = f.context.past_frames + 1 + f.context.future_frames;
+    let stacked = if raw {
+        window_samples
+    } else {
+        f.context.past_frames + 1 + f.context.future_frames
+    };
     c.check(
         d.input_dim == per_frame * stacked,
         "decoder.input_dim",

@@ -45,6 +45,11 @@ pub struct FrontEndPlan {
     pub bipolar: Vec<(usize, usize)>,
     /// Bands whose log power is taken besides `band`, in order.
     pub extra_bands: Vec<(f64, f64)>,
+    /// Pass the referenced samples through instead: every hop, the last
+    /// `window_s` of samples of each derived channel, z-scored with `mean`
+    /// and `std`, for decoders that learn their own filters (no notches, no
+    /// band-pass, no power; one "stacked frame" per sample of the window).
+    pub raw_window: bool,
 }
 
 /// How the context frames of one decoder input are laid out: a flat vector
@@ -96,9 +101,14 @@ pub const NOTCH_Q: f64 = 30.0;
 const POWER_FLOOR: f64 = 1e-12;
 
 impl FrontEndPlan {
-    /// Frames stacked into one decoder input.
+    /// Frames stacked into one decoder input (the window's samples, for a
+    /// raw window).
     pub fn stacked_frames(&self) -> usize {
-        self.past_frames + 1 + self.future_frames
+        if self.raw_window {
+            self.window_samples()
+        } else {
+            self.past_frames + 1 + self.future_frames
+        }
     }
 
     /// Length of one decoder input vector.
@@ -124,7 +134,11 @@ impl FrontEndPlan {
     /// Values per frame: one log power per band and derived channel, band
     /// by band (the first band's channels, then the next band's).
     pub fn frame_features(&self) -> usize {
-        self.derived_channels() * (1 + self.extra_bands.len())
+        if self.raw_window {
+            self.derived_channels()
+        } else {
+            self.derived_channels() * (1 + self.extra_bands.len())
+        }
     }
 
     /// Window length in samples.
@@ -177,6 +191,9 @@ impl FrontEndPlan {
     /// several bands this is the first band's (the one the latency budget
     /// counts; a lower band has more delay).
     pub fn filter_delay_s(&self) -> f64 {
+        if self.raw_window {
+            return 0.0;
+        }
         let mut chain = self.filter_chain();
         let n = (4.0 * self.sample_rate).ceil() as usize;
         let (mut moment, mut energy) = (0.0f64, 0.0f64);
@@ -230,13 +247,21 @@ impl FeatureExtractor {
         let f = plan.frame_features();
         let derived = plan.derived_channels();
         let window_len = plan.window_samples();
-        let history_len = (plan.past_frames + plan.future_frames) * plan.stride + 1;
+        let history_len = if plan.raw_window {
+            window_len
+        } else {
+            (plan.past_frames + plan.future_frames) * plan.stride + 1
+        };
+        let filters = if plan.raw_window {
+            Vec::new()
+        } else {
+            plan.bands()
+                .flat_map(|b| std::iter::repeat_n(plan.filter_chain_for(b), derived))
+                .collect()
+        };
         Self {
             features: f,
-            filters: plan
-                .bands()
-                .flat_map(|b| std::iter::repeat_n(plan.filter_chain_for(b), derived))
-                .collect(),
+            filters,
             last_finite: vec![0.0; ch],
             window: vec![0.0; f * window_len],
             window_sums: vec![0.0; f],
@@ -293,6 +318,9 @@ impl FeatureExtractor {
         } else {
             0.0
         };
+        if self.plan.raw_window {
+            return self.push_raw(reference);
+        }
         let f = self.features;
         let base = self.window_pos * f;
         let recompute = self.window_pos == 0;
@@ -327,7 +355,34 @@ impl FeatureExtractor {
         if self.frames_seen <= delay {
             return None;
         }
-        self.stack();
+        self.stack(self.frames_seen, self.plan.stride);
+        Some(&self.stacked)
+    }
+
+    /// [`FeatureExtractor::push_sample`] of a raw window: the sample's
+    /// derived values, z-scored, go into the history (one row per sample);
+    /// at a frame's end the last window of them is stacked.
+    fn push_raw(&mut self, reference: f64) -> Option<&[f32]> {
+        let f = self.features;
+        self.history_pos = (self.history_pos + 1) % self.history_len;
+        let row = self.history_pos * f;
+        for d in 0..f {
+            let v = match self.plan.bipolar.get(d) {
+                Some(&(a, b)) => self.last_finite[a] as f64 - self.last_finite[b] as f64,
+                None => self.last_finite[d] as f64 - reference,
+            } as f32;
+            self.history[row + d] = match (self.plan.mean.get(d), self.plan.std.get(d)) {
+                (Some(m), Some(s)) => (v - m) / s,
+                _ => v,
+            };
+        }
+        self.samples_seen += 1;
+        if self.samples_seen < self.next_frame_end {
+            return None;
+        }
+        self.frames_seen += 1;
+        self.next_frame_end = self.plan.frame_end(self.frames_seen);
+        self.stack(self.samples_seen, 1);
         Some(&self.stacked)
     }
 
@@ -359,13 +414,14 @@ impl FeatureExtractor {
     /// then the past, furthest last. A sequence layout holds the same frames
     /// oldest first. Frames from before the start of the stream are zero (the
     /// mean).
-    fn stack(&mut self) {
+    /// `seen` rows of the history hold data (older ones are zero), `stride`
+    /// rows apart.
+    fn stack(&mut self, seen: u64, stride: usize) {
         let ch = self.features;
-        let stride = self.plan.stride;
         let total = self.plan.stacked_frames();
         for slot in 0..total {
             let age = slot * stride; // how many frames older than the newest
-            let src = if (age as u64) < self.frames_seen {
+            let src = if (age as u64) < seen {
                 let idx = (self.history_pos + self.history_len - age) % self.history_len;
                 Some(&self.history[idx * ch..(idx + 1) * ch])
             } else {
@@ -431,6 +487,7 @@ mod tests {
             layout: InputLayout::Flat,
             bipolar: vec![],
             extra_bands: vec![],
+            raw_window: false,
         }
     }
 

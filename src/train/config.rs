@@ -23,6 +23,10 @@ pub struct TrainConfig {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FeaturesConfig {
+    /// `high_gamma_log_power` (the default) or `raw_window` (the referenced
+    /// samples of the last `window_ms`, for decoders with their own filters).
+    #[serde(default = "default_kind")]
+    pub kind: String,
     /// `common_average`, `none` or `bipolar` (with `bipolar_pairs`).
     pub reference: String,
     /// For `reference: bipolar`: `[first, second]` channel indices from 0.
@@ -56,6 +60,10 @@ pub struct VocoderTuning {
     /// plus the window less one hop. 40 ms when absent.
     #[serde(default = "default_vocoder_window_ms")]
     pub window_ms: f64,
+}
+
+fn default_kind() -> String {
+    "high_gamma_log_power".into()
 }
 
 fn default_vocoder_window_ms() -> f64 {

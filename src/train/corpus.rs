@@ -110,7 +110,17 @@ pub fn front_end_manifest(
     } else {
         ch
     };
-    let per_frame = derived * (1 + f.extra_bands_hz.len());
+    let raw = f.kind == crate::bundle::RAW_WINDOW;
+    let per_frame = if raw {
+        derived
+    } else {
+        derived * (1 + f.extra_bands_hz.len())
+    };
+    let stacked = if raw {
+        ((f.window_ms * rate / 1000.0).round() as usize).max(1)
+    } else {
+        f.past_frames + 1 + f.future_frames
+    };
     Manifest {
         format_version: FORMAT_VERSION,
         name: String::new(),
@@ -120,7 +130,7 @@ pub fn front_end_manifest(
             sample_rate_hz: rate,
         },
         features: FeaturesSection {
-            kind: "high_gamma_log_power".into(),
+            kind: f.kind.clone(),
             reference: f.reference.clone(),
             bipolar_pairs: f.bipolar_pairs.clone(),
             line_frequency_hz: f.line_frequency_hz,
@@ -144,7 +154,7 @@ pub fn front_end_manifest(
             file: "model.onnx".into(),
             input_name: "features".into(),
             output_name: "log_mel".into(),
-            input_dim: per_frame * (f.past_frames + 1 + f.future_frames),
+            input_dim: per_frame * stacked,
             input_layout: InputLayout::Flat,
             output_dim: mel.n_mels,
             output_kind: "log_mel".into(),
@@ -174,9 +184,12 @@ pub fn front_end_manifest(
 /// Per-feature (channel or bipolar pair, and band) mean and standard
 /// deviation of the raw log power over the training recordings.
 pub fn channel_statistics(plan: &FrontEndPlan, recs: &[Recording]) -> (Vec<f32>, Vec<f32>) {
+    // One frame at a time, flat: the stack's rows are then each the frame's
+    // values (a raw window's rows are its samples).
     let mut raw = plan.clone();
     raw.past_frames = 0;
     raw.future_frames = 0;
+    raw.layout = crate::features::InputLayout::Flat;
     raw.mean.clear();
     raw.std.clear();
     let ch = plan.frame_features();

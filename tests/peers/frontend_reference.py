@@ -73,6 +73,23 @@ def main():
         x = np.stack([x[:, a] - x[:, b] for a, b in pairs], axis=1)
     elif plan["common_average_reference"]:
         x = x - x.mean(axis=1, keepdims=True)
+    if plan.get("raw_window"):
+        # The referenced samples themselves: every hop, the last window of them,
+        # z-scored, newest first (samples before the start are zeros).
+        if plan["mean"]:
+            x = (x - np.array(plan["mean"])) / np.array(plan["std"])
+        window = max(int(round(plan["window_s"] * fs)), 1)
+        hop = plan["hop_s"] * fs
+        out = []
+        k = 0
+        while int(np.floor((k + 1) * hop)) <= x.shape[0]:
+            end = int(np.floor((k + 1) * hop))
+            for age in range(window):
+                n = end - 1 - age
+                out.append(x[n] if n >= 0 else np.zeros(x.shape[1]))
+            k += 1
+        np.asarray(out, dtype="<f4").tofile(sys.argv[3])
+        return
     ch = x.shape[1] * (1 + len(plan.get("extra_bands") or []))
 
     # One power signal per band, the bands side by side: [band 0 channels, band 1 channels, ...].
