@@ -19,7 +19,7 @@ use std::sync::OnceLock;
 use neurospeak::bundle::{Bundle, sha256_file};
 use neurospeak::features::FeatureExtractor;
 use neurospeak::pipeline::{ReplayOptions, replay};
-use neurospeak::recording;
+use neurospeak::recording::{self, Recording};
 
 /// EEG channels of the test recordings: the models take one frame of them.
 const CHANNELS: usize = 8;
@@ -472,7 +472,64 @@ fn window_decoders_import_and_replay_as_onnxruntime_runs_them() {
             worst <= TOLERANCE,
             "{name}: replay differs from onnxruntime by {worst}"
         );
+        if name.ends_with("17") {
+            optimize_window_bundle(f, &out_dir, name, &rec);
+        }
     }
+}
+
+/// `optimize` on a window decoder: calibrated on `[n, A, B]` windows, its
+/// Conv or GRU readout quantized (a GRU left float), the INT8 outputs close
+/// to the float ones, and the INT8 bundle replays.
+fn optimize_window_bundle(f: &Fixture, bundle_dir: &Path, name: &str, rec: &Recording) {
+    use neurospeak::optimize::{OPTIMIZED_DIR, OptimizeOptions, QuantConfig, optimize_bundle};
+    let out_dir = f.dir.join("quant").join(format!("{name}-int8"));
+    let options = OptimizeOptions {
+        model_path: bundle_dir.to_path_buf(),
+        data_dir: f.data.clone(),
+        output_dir: out_dir.clone(),
+        config: QuantConfig {
+            tolerance_r: 0.99,
+            timing_runs: 20,
+            ..QuantConfig::default()
+        },
+        to_onnx: false,
+        workers: 2,
+        command: "test".into(),
+        progress: false,
+    };
+    let report = optimize_bundle(&options, &mut |_| {})
+        .unwrap_or_else(|e| panic!("{name}: optimize failed: {e}"));
+    let quantized: Vec<&str> = report
+        .quantization
+        .quantized
+        .iter()
+        .map(|d| d.op_type.as_str())
+        .collect();
+    assert!(quantized.contains(&"Gemm"), "{name}: {quantized:?}");
+    if name.starts_with("seqconv") {
+        assert!(quantized.contains(&"Conv"), "{name}: {quantized:?}");
+    } else {
+        assert!(
+            report.stays_float.contains("GRU x1"),
+            "{}",
+            report.stays_float
+        );
+    }
+    let r = report.accuracy.output_pearson_r;
+    assert!(
+        r > 0.95,
+        "{name}: INT8 outputs follow the float ones with r {r}"
+    );
+    let int8 = Bundle::load(&out_dir.join(OPTIMIZED_DIR)).unwrap();
+    assert_eq!(int8.manifest.decoder.input_layout, {
+        Bundle::load(bundle_dir)
+            .unwrap()
+            .manifest
+            .decoder
+            .input_layout
+    });
+    replay(&int8, rec, &ReplayOptions::default(), &mut |_| {}).unwrap();
 }
 
 /// The imported recurrent decoders through `optimize`: calibrated with their

@@ -1,9 +1,9 @@
 //! A session that returns every float output of a model, for calibration.
 //!
-//! [`Probe`] runs a model that has one float input `[batch, D]` and any number of
-//! float outputs, and hands back each output by name. The quantizer uses it on a
-//! copy of a decoder in which intermediate tensors were made graph outputs, to
-//! measure their ranges. It is not meant for the real-time path: every call
+//! [`Probe`] runs a model that has one float input `[batch, D]` (or a window
+//! `[batch, A, B]`) and any number of float outputs, and hands back each
+//! output by name. The quantizer uses it on a copy of a decoder in which
+//! intermediate tensors were made graph outputs, to measure their ranges. It is not meant for the real-time path: every call
 //! allocates.
 
 use std::path::{Path, PathBuf};
@@ -19,6 +19,10 @@ pub struct Probe {
     path: PathBuf,
     input_name: String,
     input_dim: usize,
+    /// The input's dimensions after the batch (`[D]`, or a window's two).
+    input_shape: Vec<usize>,
+    /// Whether the model's batch dimension is fixed at 1.
+    batch_one: bool,
     /// Each recurrent state and its current value (empty: stateless).
     state: Vec<(StateSpec, Vec<f32>)>,
 }
@@ -84,11 +88,30 @@ impl Probe {
             });
         };
         let input_name = input.name().to_string();
+        // A model whose batch is fixed at 1 runs frame by frame.
+        let batch_one = matches!(
+            input.dtype(),
+            ort::value::ValueType::Tensor { shape, .. } if shape.first() == Some(&1)
+        );
+        // A window input `[batch, A, B]` is fed in its own shape.
+        let input_shape = match input.dtype() {
+            ort::value::ValueType::Tensor { shape, .. }
+                if shape.len() == 3
+                    && shape[1] > 0
+                    && shape[2] > 0
+                    && (shape[1] * shape[2]) as usize == input_dim =>
+            {
+                vec![shape[1] as usize, shape[2] as usize]
+            }
+            _ => vec![input_dim],
+        };
         Ok(Probe {
             session,
             path: label.to_path_buf(),
             input_name,
             input_dim,
+            input_shape,
+            batch_one,
             state: state
                 .iter()
                 .map(|s| (s.clone(), vec![s.initial; s.len()]))
@@ -125,10 +148,13 @@ impl Probe {
             path: self.path.clone(),
             reason: e.to_string(),
         };
-        if !self.state.is_empty() {
-            return self.run_stateful(inputs, n);
+        if !self.state.is_empty() || self.batch_one {
+            return self.run_frames(inputs, n);
         }
-        let tensor = Tensor::from_array(([n, self.input_dim], inputs.to_vec())).map_err(run_err)?;
+        let shape: Vec<usize> = std::iter::once(n)
+            .chain(self.input_shape.iter().copied())
+            .collect();
+        let tensor = Tensor::from_array((shape, inputs.to_vec())).map_err(run_err)?;
         let outputs = self
             .session
             .run(ort::inputs![self.input_name.as_str() => tensor])
@@ -147,10 +173,11 @@ impl Probe {
         Ok(result)
     }
 
-    /// [`Probe::run`] of a stateful model: frame by frame in order, the state fed
-    /// back. Besides the outputs, each state input's values are returned under its
-    /// name (the ranges of tensors that read it).
-    fn run_stateful(
+    /// [`Probe::run`] frame by frame in order (a model with a fixed batch of 1,
+    /// or a stateful one, its state fed back). Besides the outputs, each state
+    /// input's values are returned under its name (the ranges of tensors that
+    /// read it).
+    fn run_frames(
         &mut self,
         inputs: &[f32],
         n: usize,
@@ -170,7 +197,13 @@ impl Probe {
             let mut feed: Vec<(String, Tensor<f32>)> = Vec::with_capacity(1 + self.state.len());
             feed.push((
                 self.input_name.clone(),
-                Tensor::from_array(([1, self.input_dim], x.to_vec())).map_err(run_err)?,
+                Tensor::from_array((
+                    std::iter::once(1)
+                        .chain(self.input_shape.iter().copied())
+                        .collect::<Vec<usize>>(),
+                    x.to_vec(),
+                ))
+                .map_err(run_err)?,
             ));
             for (spec, values) in &self.state {
                 append(&mut result, &spec.input, values);

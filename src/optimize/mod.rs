@@ -242,7 +242,6 @@ pub fn optimize_bundle(
     })?;
     let bundle = Bundle::load(&opts.model_path)?;
     refuse_ort_format(&bundle)?;
-    refuse_window(&bundle)?;
     let model = load_model(&bundle.model_path)?;
     let state = bundle.state_specs();
     let float_decoder =
@@ -631,23 +630,6 @@ pub fn quantization_warnings(summary: &QuantSummary) -> Vec<String> {
         ));
     }
     w
-}
-
-/// Sequence-window decoders (`[1, T, C]` inputs) are not quantized yet: the
-/// calibration probe feeds `[batch, D]` frames.
-fn refuse_window(bundle: &Bundle) -> Result<(), OptimizeError> {
-    let layout = bundle.manifest.decoder.input_layout;
-    if layout.is_flat() {
-        return Ok(());
-    }
-    Err(OptimizeError::Data {
-        reason: format!(
-            "{}: the decoder takes a window of frames (`decoder.input_layout: {}`), and this \
-             build quantizes decoders with a flat [batch, D] input only; run the bundle as it is",
-            bundle.model_path.display(),
-            layout.name()
-        ),
-    })
 }
 
 /// Refuses a bundle whose decoder is in ORT format: it holds ONNX Runtime's already
