@@ -261,8 +261,9 @@ fn frame(
 
 fn frame_hint(role: &str) -> &'static str {
     if role == "input" {
-        "the front-end makes channels x (past_frames + 1 + future_frames) values per frame: \
-         set the config's context to what the model was trained on, or export it with a 2-D input"
+        "the front-end makes (channels, or bipolar pairs) x bands values per frame, stacked \
+         past_frames + 1 + future_frames times: set the config's front-end and context to what \
+         the model was trained on"
     } else {
         "the decoder must give one frame of the vocoder's mel bins (n_mels); re-export it with \
          a 2-D output of that size"
