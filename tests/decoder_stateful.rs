@@ -9,6 +9,8 @@
 
 mod common;
 
+use common::read_f32;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -81,14 +83,6 @@ fn peers(dir: &Path, dims: Option<(usize, usize)>) -> Option<Vec<(String, Peer)>
     }
     assert_eq!(models.len(), 6, "GRU, LSTM and conv at two opsets");
     Some(models)
-}
-
-fn read_f32(path: &Path) -> Vec<f32> {
-    std::fs::read(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect()
 }
 
 /// Largest absolute difference between `a` and `b`.

@@ -12,12 +12,17 @@
 
 mod common;
 
+use common::read_f32;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
 use neurospeak::bundle::{Bundle, sha256_file};
 use neurospeak::features::FeatureExtractor;
+use neurospeak::optimize::{
+    OPTIMIZED_DIR, OptimizeOptions, QuantConfig, optimize_bundle, report::OptimizeReport,
+};
 use neurospeak::pipeline::{ReplayOptions, replay};
 use neurospeak::recording::{self, Recording};
 
@@ -147,14 +152,6 @@ fn worst_difference(got: &[f32], expected: &[f32], range: [f32; 2]) -> f32 {
         .zip(expected)
         .map(|(a, b)| (a - b.clamp(range[0], range[1])).abs())
         .fold(0.0f32, f32::max)
-}
-
-fn read_f32(path: &Path) -> Vec<f32> {
-    std::fs::read(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect()
 }
 
 #[test]
@@ -482,24 +479,8 @@ fn window_decoders_import_and_replay_as_onnxruntime_runs_them() {
 /// Conv or GRU readout quantized (a GRU left float), the INT8 outputs close
 /// to the float ones, and the INT8 bundle replays.
 fn optimize_window_bundle(f: &Fixture, bundle_dir: &Path, name: &str, rec: &Recording) {
-    use neurospeak::optimize::{OPTIMIZED_DIR, OptimizeOptions, QuantConfig, optimize_bundle};
     let out_dir = f.dir.join("quant").join(format!("{name}-int8"));
-    let options = OptimizeOptions {
-        model_path: bundle_dir.to_path_buf(),
-        data_dir: f.data.clone(),
-        output_dir: out_dir.clone(),
-        config: QuantConfig {
-            tolerance_r: 0.99,
-            timing_runs: 20,
-            ..QuantConfig::default()
-        },
-        to_onnx: false,
-        workers: 2,
-        command: "test".into(),
-        progress: false,
-    };
-    let report = optimize_bundle(&options, &mut |_| {})
-        .unwrap_or_else(|e| panic!("{name}: optimize failed: {e}"));
+    let report = quantize(f, bundle_dir, &out_dir, name);
     let quantized: Vec<&str> = report
         .quantization
         .quantized
@@ -539,7 +520,6 @@ fn optimize_window_bundle(f: &Fixture, bundle_dir: &Path, name: &str, rec: &Reco
 /// replays.
 #[test]
 fn imported_recurrent_decoders_quantize_around_the_recurrence() {
-    use neurospeak::optimize::{OPTIMIZED_DIR, OptimizeOptions, QuantConfig, optimize_bundle};
     let Some(f) = fixture() else {
         return;
     };
@@ -561,25 +541,7 @@ fn imported_recurrent_decoders_quantize_around_the_recurrence() {
             String::from_utf8_lossy(&out.stderr)
         );
         let out_dir = f.dir.join("quant").join(format!("{name}-int8"));
-        let options = OptimizeOptions {
-            model_path: bundle_dir.clone(),
-            data_dir: f.data.clone(),
-            output_dir: out_dir.clone(),
-            // A random decoder scores r near 0 against the speech: the guard
-            // on that drop is tested with the demo model; here the check is
-            // the INT8 outputs against the float ones, below.
-            config: QuantConfig {
-                tolerance_r: 0.99,
-                timing_runs: 20,
-                ..QuantConfig::default()
-            },
-            to_onnx: false,
-            workers: 2,
-            command: "test".into(),
-            progress: false,
-        };
-        let report = optimize_bundle(&options, &mut |_| {})
-            .unwrap_or_else(|e| panic!("{name}: optimize failed: {e}"));
+        let report = quantize(f, &bundle_dir, &out_dir, name);
         let q = &report.quantization;
         for op in &quantized {
             assert!(
@@ -755,4 +717,27 @@ fn a_raw_window_decoder_imports_and_replays_as_onnxruntime_runs_it() {
         worst <= TOLERANCE,
         "replay differs from onnxruntime by {worst}"
     );
+}
+
+/// `optimize` of `bundle_dir` into `out_dir` on the fixture's recordings. A
+/// random decoder scores r near 0 against the speech, so the guard on that
+/// drop is tested with the demo model (`tests/optimize_bundle.rs`); callers
+/// check the INT8 outputs against the float ones.
+fn quantize(f: &Fixture, bundle_dir: &Path, out_dir: &Path, name: &str) -> OptimizeReport {
+    let options = OptimizeOptions {
+        model_path: bundle_dir.to_path_buf(),
+        data_dir: f.data.clone(),
+        output_dir: out_dir.to_path_buf(),
+        config: QuantConfig {
+            tolerance_r: 0.99,
+            timing_runs: 20,
+            ..QuantConfig::default()
+        },
+        to_onnx: false,
+        workers: 2,
+        command: "test".into(),
+        progress: false,
+    };
+    optimize_bundle(&options, &mut |_| {})
+        .unwrap_or_else(|e| panic!("{name}: optimize failed: {e}"))
 }

@@ -229,3 +229,12 @@ pub fn recording(path: &Path, channels: usize, rate: f64, seconds: f64) -> Recor
         clock_resets: 0,
     }
 }
+
+/// A file of little-endian float32 values (what the Python peers write).
+pub fn read_f32(path: &Path) -> Vec<f32> {
+    std::fs::read(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
