@@ -10,7 +10,9 @@
 # draw per session, worth up to 2 ms. stream-file starts before the session
 # (no --wait-for-consumer), so that draw is a random one. SOURCE=pylsl serves
 # the recording with benches/pylsl_source.py (liblsl 1.18) instead; CHUNK_MS
-# sets the source's chunk interval (default 10 ms; amplifiers often push 1 ms).
+# sets the source's chunk interval (default 10 ms; amplifiers often push 1 ms);
+# SOURCE_RT=1 serves it from a SCHED_FIFO thread (stream-file --realtime), as an
+# amplifier's own clock would be.
 # AUDIO=alsa:null plays through cpal on ALSA's discard device instead of the
 # null sink (no grid sweep then). LSL stays on this machine
 # (configs/lsl_loopback.cfg). BIN runs another neurospeak binary (e.g. a copy
@@ -39,8 +41,6 @@ frames=out/live_session_frames.csv
 if [ "${SOURCE:-stream-file}" = pylsl ]; then
   .local/venv/bin/python benches/pylsl_source.py "$rec" "$name" "${CHUNK_MS:-10}" &
 else
-  # SOURCE_RT=1 serves from a SCHED_FIFO thread (stream-file --realtime), as
-  # an amplifier's own clock would, so its wake-ups do not count as transport.
   "$bin" stream-file "$rec" --name "$name" --loop --chunk-ms "${CHUNK_MS:-10}" --lsl-local \
     ${SOURCE_RT:+--realtime} >/dev/null &
 fi
