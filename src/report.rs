@@ -179,6 +179,9 @@ pub struct FaultReport {
     pub wav_dropped_frames: u64,
     /// Live: frame records left out of the CSV because its writer fell behind.
     pub csv_dropped_frames: u64,
+    /// Live: frames left out of the `--lsl-audio` outlet because its thread
+    /// fell behind (the player's own cuts are in `dropped_frames`).
+    pub lsl_audio_dropped_frames: u64,
     /// Live: the error that ended the session before its duration or a
     /// signal did (a file that could not be written, the decoder failing);
     /// absent when the session ended normally. Everything else in the

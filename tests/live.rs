@@ -1232,7 +1232,9 @@ fn run_publishes_the_decoded_audio_on_an_lsl_outlet_equal_to_the_wav() {
 
     let r = read_report(&dir.path().join("report.json"));
     assert_eq!(r["outputs"]["lsl_audio"], format!("lsl: {audio_name}"));
-    assert_eq!(r["faults"]["dropped_frames"], 0, "{r}");
+    // The outlet took every frame (the player's own cuts after a stall of
+    // this shared machine are `dropped_frames`, and do not reach it).
+    assert_eq!(r["faults"]["lsl_audio_dropped_frames"], 0, "{r}");
 }
 
 #[test]

@@ -206,7 +206,8 @@ pub fn run(a: RunArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
     println!(
         "faults     gaps {} ({} samples missing), duplicated samples {}, dropped samples {}, \
          dropped frames {}, underruns {}, late frames {}, schedule moves {}, non-finite values {}, \
-         reconnects {}, bad timestamps {}, frames left out of the WAV {} and of the CSV {}",
+         reconnects {}, bad timestamps {}, frames left out of the WAV {}, of the CSV {} and of \
+         the LSL audio outlet {}",
         f.gaps,
         f.missing_samples,
         f.duplicated_samples,
@@ -219,7 +220,8 @@ pub fn run(a: RunArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
         f.reconnects,
         f.bad_timestamps,
         f.wav_dropped_frames,
-        f.csv_dropped_frames
+        f.csv_dropped_frames,
+        f.lsl_audio_dropped_frames
     );
     println!(
         "realtime   {}",

@@ -89,6 +89,8 @@ pub struct Counters {
     pub wav_dropped_frames: AtomicU64,
     /// Frame records left out of the CSV because its writer fell behind.
     pub csv_dropped_frames: AtomicU64,
+    /// Frames the LSL audio outlet's thread fell too far behind to take.
+    pub lsl_audio_dropped_frames: AtomicU64,
     /// Times the sink ran dry: found too little audio for a block (blocks
     /// that run dry one after another count once).
     pub underruns: AtomicU64,

@@ -284,7 +284,7 @@ impl Worker {
                 if let Some(o) = self.lsl_audio.as_mut()
                     && !o.push(frame.audio, m.arrival, m.transport_s)
                 {
-                    Counters::add(&self.counters.dropped_frames, 1);
+                    Counters::add(&self.counters.lsl_audio_dropped_frames, 1);
                 }
                 if let Some(c) = self.csv.as_mut() {
                     let s = frame.stamps;
@@ -893,6 +893,7 @@ pub fn run(
             bad_timestamps: Counters::get(&c.bad_timestamps),
             wav_dropped_frames: Counters::get(&c.wav_dropped_frames),
             csv_dropped_frames: Counters::get(&c.csv_dropped_frames),
+            lsl_audio_dropped_frames: Counters::get(&c.lsl_audio_dropped_frames),
             stopped_by_error: error.as_ref().map(ToString::to_string),
         },
         memory: MemoryReport {
