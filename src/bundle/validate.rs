@@ -174,17 +174,10 @@ pub fn validate(m: &Manifest, path: &Path) -> Result<(), BundleError> {
             "use bands such as [1, 8] beside high gamma",
         )?;
     }
-    let derived = if bipolar {
-        f.bipolar_pairs.len()
-    } else {
-        inp.channels
-    };
-    let per_frame = if raw {
-        derived
-    } else {
-        derived * (1 + f.extra_bands_hz.len())
-    };
-    let window_samples = ((f.window_ms * rate / 1000.0).round() as usize).max(1);
+    // What the front-end makes of these settings, by the plan's own rules.
+    let plan = super::front_end_plan(m);
+    let per_frame = plan.frame_features();
+    let window_samples = plan.window_samples();
     if raw {
         let c0 = &f.context;
         c.check(
@@ -276,11 +269,7 @@ pub fn validate(m: &Manifest, path: &Path) -> Result<(), BundleError> {
     )?;
 
     let d = &m.decoder;
-    let stacked = if raw {
-        window_samples
-    } else {
-        f.context.past_frames + 1 + f.context.future_frames
-    };
+    let stacked = plan.stacked_frames();
     c.check(
         d.input_dim == per_frame * stacked,
         "decoder.input_dim",

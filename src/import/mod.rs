@@ -154,10 +154,10 @@ pub fn import(
     );
     let input_dim = manifest.decoder.input_dim;
     let output_dim = manifest.decoder.output_dim;
-    let layout_plan = front_end_plan(&manifest);
+    let mut plan = front_end_plan(&manifest);
     let spec = FrameSpec {
-        channels: layout_plan.frame_features(),
-        frames: layout_plan.stacked_frames(),
+        channels: plan.frame_features(),
+        frames: plan.stacked_frames(),
         mels: output_dim,
     };
     let sig = infer(
@@ -188,7 +188,7 @@ pub fn import(
     }
 
     manifest.decoder.input_layout = sig.layout;
-    let mut plan = front_end_plan(&manifest);
+    plan.layout = sig.layout;
     let (mean, std) = channel_statistics(&plan, &recs);
     plan.mean.clone_from(&mean);
     plan.std.clone_from(&std);

@@ -105,23 +105,7 @@ pub fn front_end_manifest(
     mel: &MelConfig,
 ) -> Manifest {
     let ch = channel_names.len();
-    let derived = if f.reference == "bipolar" {
-        f.bipolar_pairs.len()
-    } else {
-        ch
-    };
-    let raw = f.kind == crate::bundle::RAW_WINDOW;
-    let per_frame = if raw {
-        derived
-    } else {
-        derived * (1 + f.extra_bands_hz.len())
-    };
-    let stacked = if raw {
-        ((f.window_ms * rate / 1000.0).round() as usize).max(1)
-    } else {
-        f.past_frames + 1 + f.future_frames
-    };
-    Manifest {
+    let mut m = Manifest {
         format_version: FORMAT_VERSION,
         name: String::new(),
         input: InputSection {
@@ -146,15 +130,15 @@ pub fn front_end_manifest(
                 stride: f.stride,
             },
             normalization: NormalizationSection {
-                mean: vec![0.0; per_frame],
-                std: vec![1.0; per_frame],
+                mean: Vec::new(),
+                std: Vec::new(),
             },
         },
         decoder: DecoderSection {
             file: "model.onnx".into(),
             input_name: "features".into(),
             output_name: "log_mel".into(),
-            input_dim: per_frame * stacked,
+            input_dim: 0,
             input_layout: InputLayout::Flat,
             output_dim: mel.n_mels,
             output_kind: "log_mel".into(),
@@ -178,7 +162,15 @@ pub fn front_end_manifest(
         },
         provenance: Provenance::default(),
         optimization: None,
-    }
+    };
+    // The decoder's input and the statistics' length, as the front-end makes them.
+    let plan = front_end_plan(&m);
+    m.decoder.input_dim = plan.feature_dim();
+    m.features.normalization = NormalizationSection {
+        mean: vec![0.0; plan.frame_features()],
+        std: vec![1.0; plan.frame_features()],
+    };
+    m
 }
 
 /// Per-feature (channel or bipolar pair, and band) mean and standard

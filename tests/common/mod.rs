@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod counting;
 pub mod edf;
 
 use neurospeak::bundle::Manifest;
